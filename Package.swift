@@ -1,0 +1,62 @@
+// swift-tools-version:6.0
+//
+// Chorus: MPI collective training on CPU clusters.
+//
+// The targets form a DAG that mirrors the architecture:
+//
+//   CMPI ─► ChorusMPI ─────────────► Collectives ─┐
+//   COpenBLAS ─► NeuralNet ───────────────────────┼─► Training ─► ddp-train
+//   CZlib ─► Datasets (uses NeuralNet's Tensor) ─────┘
+//
+// Only ChorusMPI imports CMPI, only NeuralNet imports COpenBLAS, only Datasets
+// imports CZlib: everything above the shims sees Swift types.
+import PackageDescription
+
+let optimize: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+    name: "Chorus",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "ddp-train", targets: ["ddp-train"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C shims: a module map and a header of static inline wrappers, nothing else.
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+
+        .target(name: "ChorusMPI", dependencies: ["CMPI"], swiftSettings: optimize),
+        .target(name: "Collectives", dependencies: ["ChorusMPI"], swiftSettings: optimize),
+        .target(name: "NeuralNet", dependencies: ["COpenBLAS"], swiftSettings: optimize),
+        .target(name: "Datasets", dependencies: ["NeuralNet", "CZlib"], swiftSettings: optimize),
+        .target(name: "Training",
+                dependencies: ["ChorusMPI", "Collectives", "NeuralNet", "Datasets"],
+                swiftSettings: optimize),
+        .executableTarget(name: "ddp-train",
+                          dependencies: ["Training",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: optimize),
+
+        // Multi-process checks, run under mpirun by `make test` (see Tests/mpi/run.sh).
+        .executableTarget(name: "chorus-mpi-tests",
+                          dependencies: ["ChorusMPI", "Collectives", "Training"],
+                          path: "Tests/MPITests", swiftSettings: optimize),
+
+        // In-process unit tests: one target per module.
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
+        .testTarget(name: "CollectivesTests", dependencies: ["Collectives"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "NeuralNet", "Datasets"]),
+    ],
+    // Swift 5 language mode: the numeric and MPI code passes raw buffers between a
+    // training thread and a communication thread by design; strict Sendable checking
+    // would force @unchecked annotations everywhere without adding safety.
+    swiftLanguageModes: [.v5]
+)

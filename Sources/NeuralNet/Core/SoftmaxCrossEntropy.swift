@@ -1,0 +1,49 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Mean softmax cross-entropy over a batch of logits, fused with its gradient.
+public enum SoftmaxCrossEntropy {
+    /// Returns the mean loss (accumulated in Double) and dLoss/dLogits =
+    /// (softmax(logits) - onehot(label)) / batch.
+    public static func lossAndGradient(logits: Tensor, labels: [Int32]) -> (loss: Double, gradient: Tensor) {
+        let batch = logits.batch, classes = logits.itemCount
+        precondition(labels.count == batch, "\(labels.count) labels for a batch of \(batch)")
+        var total = 0.0
+        let gradient = Tensor(shape: logits.shape) { g in
+            logits.storage.withUnsafeBufferPointer { z in
+                let scale = 1 / Float(batch)
+                for row in 0..<batch {
+                    let logit = z.baseAddress! + row * classes, grad = g.baseAddress! + row * classes
+                    var maxLogit = -Float.infinity
+                    for j in 0..<classes { maxLogit = max(maxLogit, logit[j]) }
+                    var sum: Float = 0
+                    for j in 0..<classes {
+                        grad[j] = expf(logit[j] - maxLogit)
+                        sum += grad[j]
+                    }
+                    let label = Int(labels[row])
+                    total += Double(logf(sum)) - Double(logit[label] - maxLogit)
+                    for j in 0..<classes { grad[j] = grad[j] / sum * scale }
+                    grad[label] -= scale
+                }
+            }
+        }
+        return (total / Double(max(batch, 1)), gradient)
+    }
+
+    /// Mean loss only.
+    public static func loss(logits: Tensor, labels: [Int32]) -> Double {
+        lossAndGradient(logits: logits, labels: labels).loss
+    }
+
+    /// Index of the largest logit of each item.
+    public static func predictions(_ logits: Tensor) -> [Int32] {
+        let classes = logits.itemCount
+        return (0..<logits.batch).map { row in
+            var best = 0
+            for j in 1..<classes where logits.storage[row * classes + j] > logits.storage[row * classes + best] { best = j }
+            return Int32(best)
+        }
+    }
+}

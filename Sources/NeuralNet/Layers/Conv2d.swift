@@ -1,0 +1,190 @@
+/// 2-D convolution over NCHW images, as one matrix multiply per batch (im2col).
+///
+/// The whole batch is unfolded into a column matrix `cols[K, B·P]` with
+/// K = Cin·kh·kw rows (one per kernel tap) and one column per output pixel of every
+/// image (P = Hout·Wout). Then
+///
+///     forward:   out[Cout, B·P] = W[Cout, K] · cols
+///     backward:  dW   += dOut · colsᵀ         (Cout×K, summed over B·P)
+///                dcols = Wᵀ · dOut            (K×B·P), folded back into dX (col2im)
+///
+/// One large GEMM per pass instead of B small ones keeps OpenBLAS in its efficient
+/// regime for small kernels like LeNet's. `cols` is saved for backward (it is what
+/// dW needs), trading memory for not unfolding twice.
+public final class Conv2d: Layer {
+    public let name: String
+    public let inChannels: Int
+    public let outChannels: Int
+    public let kernel: Int
+    public let stride: Int
+    public let padding: Int
+    private var weight: UnsafeMutablePointer<Float>!
+    private var bias: UnsafeMutablePointer<Float>!
+    private var weightGrad: UnsafeMutablePointer<Float>!
+    private var biasGrad: UnsafeMutablePointer<Float>!
+
+    public init(_ name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0) {
+        precondition(inChannels > 0 && outChannels > 0 && kernel > 0 && stride > 0 && padding >= 0)
+        self.name = name
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+    }
+
+    private var taps: Int { inChannels * kernel * kernel }
+
+    public var parameterSpecs: [ParameterSpec] {
+        let bound = 1 / Float(taps).squareRoot()
+        return [ParameterSpec(name: "weight", shape: [outChannels, inChannels, kernel, kernel],
+                              initializer: .uniform(bound: bound)),
+                ParameterSpec(name: "bias", shape: [outChannels], initializer: .uniform(bound: bound))]
+    }
+
+    public func bind(_ view: ParameterView) {
+        weight = view.values
+        bias = view.values + outChannels * taps
+        weightGrad = view.gradients
+        biasGrad = view.gradients + outChannels * taps
+    }
+
+    private func outputSize(_ input: Int) -> Int { (input + 2 * padding - kernel) / stride + 1 }
+
+    public func outputShape(for inputShape: [Int]) throws -> [Int] {
+        guard inputShape.count == 3, inputShape[0] == inChannels else {
+            throw ShapeError("\(name) expects [\(inChannels), H, W] per item, got \(inputShape)")
+        }
+        guard inputShape[1] + 2 * padding >= kernel, inputShape[2] + 2 * padding >= kernel else {
+            throw ShapeError("\(name): a \(kernel)x\(kernel) kernel does not fit input \(inputShape) with padding \(padding)")
+        }
+        return [outChannels, outputSize(inputShape[1]), outputSize(inputShape[2])]
+    }
+
+    public func forwardMACs(for inputShape: [Int]) -> Int {
+        outChannels * taps * outputSize(inputShape[1]) * outputSize(inputShape[2])
+    }
+
+    /// The geometry of one pass, derived once from the input shape.
+    private struct Geometry {
+        let batch, height, width, outHeight, outWidth: Int
+        var pixels: Int { outHeight * outWidth }
+        var columns: Int { batch * pixels }
+    }
+
+    private func geometry(_ shape: [Int]) -> Geometry {
+        Geometry(batch: shape[0], height: shape[2], width: shape[3],
+                 outHeight: outputSize(shape[2]), outWidth: outputSize(shape[3]))
+    }
+
+    public func forward(_ input: Tensor, training: Bool) -> (output: Tensor, saved: Saved) {
+        let g = geometry(input.shape)
+        let cols = Tensor(shape: [taps, g.columns]) { cols in
+            input.storage.withUnsafeBufferPointer { x in unfold(x.baseAddress!, into: cols.baseAddress!, g) }
+        }
+        var product = [Float](repeating: 0, count: outChannels * g.columns)
+        cols.storage.withUnsafeBufferPointer { c in
+            BLAS.gemm(weight, c.baseAddress!, &product, m: outChannels, n: g.columns, k: taps)
+        }
+        // product[co, b·P + p] → out[b, co, p], adding the bias on the way.
+        let output = Tensor(shape: [g.batch, outChannels, g.outHeight, g.outWidth]) { y in
+            for b in 0..<g.batch {
+                for co in 0..<outChannels {
+                    let src = co * g.columns + b * g.pixels, dst = (b * outChannels + co) * g.pixels
+                    let beta = bias[co]
+                    for p in 0..<g.pixels { y[dst + p] = product[src + p] + beta }
+                }
+            }
+        }
+        return (output, Saved(tensors: [cols], inputShape: input.shape))
+    }
+
+    public func backward(_ gradOutput: Tensor, saved: Saved, needInputGradient: Bool) -> Tensor? {
+        let g = geometry(saved.inputShape)
+        let cols = saved.tensors[0]
+        // dOut[b, co, p] → dOutT[co, b·P + p], the layout the GEMMs want.
+        var gradT = [Float](repeating: 0, count: outChannels * g.columns)
+        gradOutput.storage.withUnsafeBufferPointer { dy in
+            for b in 0..<g.batch {
+                for co in 0..<outChannels {
+                    let src = (b * outChannels + co) * g.pixels, dst = co * g.columns + b * g.pixels
+                    var sum: Float = 0
+                    for p in 0..<g.pixels {
+                        gradT[dst + p] = dy[src + p]
+                        sum += dy[src + p]
+                    }
+                    biasGrad[co] += sum
+                }
+            }
+        }
+        cols.storage.withUnsafeBufferPointer { c in
+            BLAS.gemm(gradT, c.baseAddress!, transposeB: true, weightGrad,
+                      m: outChannels, n: taps, k: g.columns, beta: 1)
+        }
+        guard needInputGradient else { return nil }
+        var gradCols = [Float](repeating: 0, count: taps * g.columns)
+        BLAS.gemm(weight, transposeA: true, gradT, &gradCols, m: taps, n: g.columns, k: outChannels)
+        var gradInput = Tensor(zeros: saved.inputShape)
+        gradInput.storage.withUnsafeMutableBufferPointer { dx in
+            fold(gradCols, into: dx.baseAddress!, g)
+        }
+        return gradInput
+    }
+
+    /// im2col: cols[(c·k + i)·k + j, b·P + oy·Wout + ox] = x[b, c, oy·s - pad + i, ox·s - pad + j] (0 outside).
+    private func unfold(_ x: UnsafePointer<Float>, into cols: UnsafeMutablePointer<Float>, _ g: Geometry) {
+        for b in 0..<g.batch {
+            for c in 0..<inChannels {
+                let plane = x + (b * inChannels + c) * g.height * g.width
+                for i in 0..<kernel {
+                    for j in 0..<kernel {
+                        let row = (c * kernel + i) * kernel + j
+                        var dst = cols + row * g.columns + b * g.pixels
+                        for oy in 0..<g.outHeight {
+                            let iy = oy * stride - padding + i
+                            if iy < 0 || iy >= g.height {
+                                dst.update(repeating: 0, count: g.outWidth)
+                            } else {
+                                let line = plane + iy * g.width
+                                for ox in 0..<g.outWidth {
+                                    let ix = ox * stride - padding + j
+                                    dst[ox] = (ix >= 0 && ix < g.width) ? line[ix] : 0
+                                }
+                            }
+                            dst += g.outWidth
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// col2im: the adjoint of `unfold`, accumulating every tap back onto its pixel.
+    private func fold(_ cols: [Float], into dx: UnsafeMutablePointer<Float>, _ g: Geometry) {
+        cols.withUnsafeBufferPointer { colsBuffer in
+            let base = colsBuffer.baseAddress!
+            for b in 0..<g.batch {
+                for c in 0..<inChannels {
+                    let plane = dx + (b * inChannels + c) * g.height * g.width
+                    for i in 0..<kernel {
+                        for j in 0..<kernel {
+                            let row = (c * kernel + i) * kernel + j
+                            var src = base + row * g.columns + b * g.pixels
+                            for oy in 0..<g.outHeight {
+                                let iy = oy * stride - padding + i
+                                if iy >= 0 && iy < g.height {
+                                    let line = plane + iy * g.width
+                                    for ox in 0..<g.outWidth {
+                                        let ix = ox * stride - padding + j
+                                        if ix >= 0 && ix < g.width { line[ix] += src[ox] }
+                                    }
+                                }
+                                src += g.outWidth
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
