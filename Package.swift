@@ -4,9 +4,9 @@
 //
 // The targets form a DAG that mirrors the architecture:
 //
-//   CMPI ─► ChorusMPI ─────────────► Collectives ─┐
-//   COpenBLAS ─► NeuralNet ───────────────────────┼─► Training ─► ddp-train
-//   CZlib ─► Datasets (uses NeuralNet's Tensor) ─────┘
+//   CMPI ─► ChorusMPI ─► Collectives ──────────────┐
+//   COpenBLAS ─► NeuralNet ─┬──────────────────────┼─► Training ─► ChorusCLI ─► ddp-train
+//   CZlib ──────────────────┴─► Datasets ──────────┘
 //
 // Only ChorusMPI imports CMPI, only NeuralNet imports COpenBLAS, only Datasets
 // imports CZlib: everything above the shims sees Swift types.
@@ -39,10 +39,11 @@ let package = Package(
         .target(name: "Training",
                 dependencies: ["ChorusMPI", "Collectives", "NeuralNet", "Datasets"],
                 swiftSettings: optimize),
-        .executableTarget(name: "ddp-train",
-                          dependencies: ["Training",
-                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                          swiftSettings: optimize),
+        // Shared option groups and the MPI-aware command runner.
+        .target(name: "ChorusCLI",
+                dependencies: ["Training", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                swiftSettings: optimize),
+        .executableTarget(name: "ddp-train", dependencies: ["ChorusCLI"], swiftSettings: optimize),
 
         // Multi-process checks, run under mpirun by `make test` (see Tests/mpi/run.sh).
         .executableTarget(name: "chorus-mpi-tests",
