@@ -29,19 +29,19 @@ public struct CommonTrainingOptions: ParsableArguments {
     @Option(help: "Directory holding the Fashion-MNIST IDX files (.gz or plain).")
     public var dataDir: String = FashionMNIST.defaultDirectory
 
-    @Option(help: "Passes over the training set.")
+    @Option(parsing: .unconditional, help: "Passes over the training set.")
     public var epochs: Int = 1
 
-    @Option(help: "Stop after this many optimizer steps (default: run all epochs).")
+    @Option(parsing: .unconditional, help: "Stop after this many optimizer steps (default: run all epochs).")
     public var steps: Int?
 
-    @Option(help: "Learning rate.")
+    @Option(parsing: .unconditional, help: "Learning rate.")
     public var lr: Float = 0.05
 
-    @Option(help: "SGD momentum (0 for plain SGD).")
+    @Option(parsing: .unconditional, help: "SGD momentum (0 for plain SGD).")
     public var momentum: Float = 0.9
 
-    @Option(help: "Seed for initialisation, shuffling and synthetic data.")
+    @Option(parsing: .unconditional, help: "Seed for initialisation, shuffling and synthetic data.")
     public var seed: UInt64 = 42
 
     @Option(help: ArgumentHelp("Write the trained model here (safetensors).", valueName: "file"))
@@ -50,10 +50,10 @@ public struct CommonTrainingOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Write run metrics here (JSON).", valueName: "file"))
     public var metricsJson: String?
 
-    @Option(help: "Print progress every this many steps.")
+    @Option(parsing: .unconditional, help: "Print progress every this many steps.")
     public var logEvery: Int = 50
 
-    @Option(help: "OpenBLAS threads per rank (default: the node's cores divided by its ranks).")
+    @Option(parsing: .unconditional, help: "OpenBLAS threads per rank (default: the node's cores divided by its ranks).")
     public var threads: Int?
 
     public init() {}

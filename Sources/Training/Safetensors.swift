@@ -142,14 +142,14 @@ public enum ModelFile {
         let model = metadata["model"].map { " (model \($0))" } ?? ""
         for slot in parameters.slots {
             guard let entry = byName[slot.name] else {
-                throw FileError("\(path)\(model) has no tensor \(slot.name): it is a file of another model")
+                throw FileError("\(path) holds a different model\(model): it has no tensor \(slot.name)")
             }
             guard entry.shape == slot.shape else {
-                throw FileError("\(path)\(model): tensor \(slot.name) has shape \(entry.shape), this model needs \(slot.shape)")
+                throw FileError("\(path) holds a different model\(model): tensor \(slot.name) has shape \(entry.shape), this model needs \(slot.shape)")
             }
         }
         guard entries.count == parameters.slots.count else {
-            throw FileError("\(path)\(model) has \(entries.count) tensors, this model has \(parameters.slots.count)")
+            throw FileError("\(path) holds a different model\(model): \(entries.count) tensors, this model has \(parameters.slots.count)")
         }
         for slot in parameters.slots {
             _ = UnsafeMutableBufferPointer(rebasing: parameters.values[slot.range]).update(fromContentsOf: byName[slot.name]!.values)

@@ -19,7 +19,7 @@ struct DDPTrain: MPICommand {
 
     // 32 per rank: with 4 ranks a global batch of 128, for which the default learning
     // rate (0.05, momentum 0.9) takes LeNet past 85% test accuracy in two epochs.
-    @Option(help: "Samples per rank per step (the global batch is this times the number of ranks).")
+    @Option(parsing: .unconditional, help: "Samples per rank per step (the global batch is this times the number of ranks).")
     var batchSize: Int = 32
 
     @Option(help: "All-reduce algorithm for the gradients: \(AllreduceAlgorithm.allCases.map(\.rawValue).joined(separator: ", ")).")

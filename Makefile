@@ -1,0 +1,55 @@
+# Chorus: build, test and run. Every target installs what it needs first, so a
+# fresh Debian 12 machine with only the Swift toolchain can run `make demo` and
+# `make test`.
+
+SHELL := /bin/bash
+SWIFT ?= swift
+BIN := .build/release
+RANKS ?= 4
+EPOCHS ?= 2
+
+# Debian packages: MPI (headers, library, mpirun), OpenBLAS, zlib for gzip'd IDX
+# files, pkg-config for SwiftPM's system-library targets, and the dataset itself.
+APT_PACKAGES := libopenmpi-dev openmpi-bin libopenblas-dev zlib1g-dev pkg-config dataset-fashion-mnist
+
+# OpenMPI refuses to run as root without both of these; CI and containers run as root.
+export OMPI_ALLOW_RUN_AS_ROOT := 1
+export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
+# Tests start up to 6 ranks on a 2-core machine: allow more ranks than cores, and
+# make waiting ranks yield the core instead of spinning on it.
+export OMPI_MCA_rmaps_base_oversubscribe := 1
+export OMPI_MCA_mpi_yield_when_idle := 1
+
+.PHONY: all deps build test unit-test mpi-test demo clean
+
+all: build
+
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  echo "installing:" $$missing; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build -c release
+
+# In-process unit tests (XCTest), then the multi-process tests under mpirun.
+test: build
+	$(SWIFT) test
+	Tests/mpi/run.sh
+
+unit-test: deps
+	$(SWIFT) test
+
+mpi-test: build
+	Tests/mpi/run.sh
+
+# The main job: four ranks train LeNet-5 on Fashion-MNIST with Chorus's ring all-reduce.
+demo: build
+	mpirun -n $(RANKS) $(BIN)/ddp-train --model lenet --epochs $(EPOCHS)
+
+clean:
+	rm -rf .build

@@ -1,0 +1,88 @@
+import ChorusMPI
+import Collectives
+import NeuralNet
+
+/// Checks every Chorus all-reduce against `MPI_Allreduce` at the job's rank count.
+///
+/// A check passes only if it passes on every rank (the verdicts are combined with an
+/// all-reduce), and every rank must end with bitwise the same buffer.
+struct CollectiveChecks {
+    let world: Communicator
+    var passed = 0
+    var failed = 0
+
+    init(world: Communicator) { self.world = world }
+
+    /// Sizes that exercise the edges of the chunking: empty, single element, fewer
+    /// elements than ranks, exactly p, uneven chunks, and a large odd size.
+    var sizes: [Int] {
+        let p = world.size
+        return Array(Set([0, 1, max(p - 1, 0), p, p + 1, 1000, 1023, 1025, (1 << 20) + 3])).sorted()
+    }
+
+    mutating func record(_ ok: Bool, _ name: String) {
+        let everywhere = world.allAgree(ok)
+        if everywhere { passed += 1 } else { failed += 1 }
+        if world.rank == 0 && !everywhere { print("FAIL \(name) at \(world.size) ranks") }
+    }
+
+    /// Integer-valued inputs: every summation order gives the exact same float, so the
+    /// result must equal MPI's bit for bit.
+    func integerInput(_ n: Int) -> [Float] {
+        (0..<n).map { i in Float((i &* 7 &+ world.rank &* 13) % 97 - 48) }
+    }
+
+    func randomInput(_ n: Int) -> [Float] {
+        var g = SeededGenerator(seed: 1000 + UInt64(world.rank), stream: UInt64(n))
+        return (0..<n).map { _ in g.nextFloat(bound: 1) }
+    }
+
+    func reference(_ input: [Float]) -> [Float] {
+        var expected = input
+        expected.withUnsafeMutableBufferPointer { world.mpiAllreduce($0, op: .sum) }
+        return expected
+    }
+
+    /// Whether every rank holds the same bytes (compared through min and max).
+    func identicalOnAllRanks(_ values: [Float]) -> Bool {
+        var low = values.map(\.bitPattern).map { Int64($0) }
+        var high = low
+        low.withUnsafeMutableBufferPointer { world.mpiAllreduce($0, op: .min) }
+        high.withUnsafeMutableBufferPointer { world.mpiAllreduce($0, op: .max) }
+        return low == high
+    }
+
+    mutating func runAll() {
+        for algorithm in AllreduceAlgorithm.allCases {
+            for n in sizes {
+                let tag = "\(algorithm) n=\(n)"
+                // Exact sum.
+                var exact = integerInput(n)
+                let exactExpected = reference(exact)
+                exact.withUnsafeMutableBufferPointer { world.allreduce($0, .sum, algorithm: algorithm) }
+                record(exact == exactExpected, "\(tag) integer sum equals MPI_Allreduce exactly")
+                record(identicalOnAllRanks(exact), "\(tag) all ranks hold identical results")
+
+                // Random floats: equal within rounding of a different summation order.
+                var random = randomInput(n)
+                let randomExpected = reference(random)
+                random.withUnsafeMutableBufferPointer { world.allreduce($0, .sum, algorithm: algorithm) }
+                let tolerance = Float(world.size) * 4 * Float.ulpOfOne
+                let close = zip(random, randomExpected).allSatisfy { abs($0 - $1) <= tolerance * max(1, abs($1)) }
+                record(close, "\(tag) random sum within \(tolerance) of MPI_Allreduce")
+
+                // Average.
+                var average = integerInput(n)
+                average.withUnsafeMutableBufferPointer { world.allreduce($0, .average, algorithm: algorithm) }
+                let p = Float(world.size)
+                let averaged = zip(average, exactExpected).allSatisfy { abs($0 - $1 / p) <= 1e-6 * max(1, abs($1 / p)) }
+                record(averaged, "\(tag) average equals the sum over \(world.size)")
+
+                // Double precision takes the same path.
+                var wide = integerInput(n).map(Double.init)
+                wide.withUnsafeMutableBufferPointer { world.allreduce($0, .sum, algorithm: algorithm) }
+                record(wide == exactExpected.map(Double.init), "\(tag) float64 sum equals MPI_Allreduce exactly")
+            }
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import ChorusMPI
+import Collectives
+import Foundation
+import Training
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Multi-process checks, run under mpirun by Tests/mpi/run.sh:
+///
+///     chorus-mpi-tests collectives            every all-reduce vs MPI_Allreduce
+///     chorus-mpi-tests compare-models A B T   max relative difference of two model files <= T
+///     chorus-mpi-tests check-metrics FILE K=V... metrics JSON has these keys; `K>=V` bounds a number
+///
+/// Each prints a closing line `NAME: N passed, N failed` on rank 0 and exits non-zero
+/// when anything failed.
+@main
+enum ChorusMPITests {
+    static func main() {
+        let world = MPIRuntime.initialize()
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        var failed = 0
+        switch arguments.first {
+        case "collectives":
+            var checks = CollectiveChecks(world: world)
+            checks.runAll()
+            if world.rank == 0 { print("collectives at \(world.size) ranks: \(checks.passed) passed, \(checks.failed) failed") }
+            failed = checks.failed
+        case "compare-models" where arguments.count == 4:
+            failed = compareModels(arguments[1], arguments[2], tolerance: Float(arguments[3]) ?? 0) ? 0 : 1
+            if world.rank == 0 { print("compare-models: \(1 - failed) passed, \(failed) failed") }
+        case "check-metrics" where arguments.count >= 2:
+            failed = checkMetrics(arguments[1], Array(arguments.dropFirst(2))) ? 0 : 1
+            if world.rank == 0 { print("check-metrics: \(1 - failed) passed, \(failed) failed") }
+        default:
+            if world.rank == 0 {
+                fputs("usage: chorus-mpi-tests collectives | compare-models A B TOLERANCE | check-metrics FILE KEY[>=|=]VALUE...\n", stderr)
+            }
+            failed = 1
+        }
+        MPIRuntime.finalize()
+        exit(failed == 0 ? 0 : 1)
+    }
+
+    /// Checks a metrics file: `key` must exist, `key>=number` bounds it from below,
+    /// `key=value` must match exactly (as text).
+    static func checkMetrics(_ path: String, _ conditions: [String]) -> Bool {
+        guard let data = try? AtomicFile.read(path),
+              let object = try? JSONSerialization.jsonObject(with: Data(data)) as? [String: Any] else {
+            print("cannot read metrics JSON \(path)")
+            return false
+        }
+        var ok = true
+        for condition in conditions {
+            if let range = condition.range(of: ">=") {
+                let key = String(condition[..<range.lowerBound]), bound = Double(condition[range.upperBound...]) ?? .nan
+                let value = (object[key] as? NSNumber)?.doubleValue ?? .nan
+                print("\(key) = \(value) (>= \(bound))")
+                ok = ok && value >= bound
+            } else if let eq = condition.firstIndex(of: "=") {
+                let key = String(condition[..<eq]), expected = String(condition[condition.index(after: eq)...])
+                let value = object[key].map { "\($0)" } ?? "missing"
+                print("\(key) = \(value) (expected \(expected))")
+                ok = ok && value == expected
+            } else {
+                print("\(condition): \(object[condition] == nil ? "missing" : "present")")
+                ok = ok && object[condition] != nil
+            }
+        }
+        return ok
+    }
+
+    /// Compares two safetensors model files tensor by tensor.
+    static func compareModels(_ a: String, _ b: String, tolerance: Float) -> Bool {
+        do {
+            let left = try Safetensors.decode(AtomicFile.read(a), name: a).entries
+            let right = try Safetensors.decode(AtomicFile.read(b), name: b).entries
+            guard left.map(\.name) == right.map(\.name), left.map(\.shape) == right.map(\.shape) else {
+                print("the files hold different tensors")
+                return false
+            }
+            var worst: Float = 0, worstName = ""
+            for (x, y) in zip(left, right) {
+                // Relative to the tensor's scale, so near-zero elements do not dominate.
+                let scale = max(x.values.map(abs).max() ?? 0, 1e-12)
+                let difference = zip(x.values, y.values).map { abs($0 - $1) }.max() ?? 0
+                if difference / scale > worst { worst = difference / scale; worstName = x.name }
+            }
+            print("max relative difference \(worst) (\(worstName)), tolerance \(tolerance)")
+            return worst <= tolerance
+        } catch {
+            print("error: \(error)")
+            return false
+        }
+    }
+}

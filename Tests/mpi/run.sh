@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Multi-process tests: everything that needs real MPI ranks. Called by `make test`
+# after `swift test`; ends with the plain line `mpi: N passed, N failed`.
+#
+# Every command runs under `timeout`, so a hang is a failure with a name, never a
+# stuck CI job.
+set -u
+cd "$(dirname "$0")/../.."
+BIN=${BIN:-.build/release}
+MPIRUN=${MPIRUN:-mpirun}
+RANKS=${RANKS:-"1 2 3 4 5 6"}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "PASS $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1"; [ -f "$2" ] && sed 's/^/    | /' "$2" | tail -n 25; }
+
+# run NAME TIMEOUT CMD...: passes when CMD exits 0 within TIMEOUT seconds.
+run() {
+  local name=$1 limit=$2; shift 2
+  local log="$WORK/$(echo "$name" | tr -c 'a-zA-Z0-9' _).log"
+  if timeout --kill-after=5 "$limit" "$@" >"$log" 2>&1; then pass "$name"; else fail "$name (exit $?)" "$log"; fi
+}
+
+# expect_failure NAME PATTERN CMD...: passes when CMD exits non-zero within 60 s and
+# its output names the cause (matches PATTERN).
+expect_failure() {
+  local name=$1 pattern=$2; shift 2
+  local log="$WORK/$(echo "$name" | tr -c 'a-zA-Z0-9' _).log"
+  timeout --kill-after=5 60 "$@" >"$log" 2>&1
+  local code=$?
+  if [ "$code" -eq 124 ] || [ "$code" -eq 137 ]; then fail "$name: hung (killed after 60 s)" "$log"
+  elif [ "$code" -eq 0 ]; then fail "$name: exited 0, expected an error" "$log"
+  elif ! grep -qE "$pattern" "$log"; then fail "$name: exit $code but no message matching '$pattern'" "$log"
+  else pass "$name (exit $code)"; fi
+}
+
+echo "== collectives: every algorithm against MPI_Allreduce"
+for p in $RANKS; do
+  run "collectives at $p ranks" 300 $MPIRUN -n "$p" "$BIN/chorus-mpi-tests" collectives
+done
+
+echo "== data parallel equals single process on the same global batch"
+common=(--model lenet --dataset fashion-mnist --steps 20 --lr 0.05 --momentum 0 --seed 7 --log-every 10 --threads 1)
+run "ddp-train 1 rank x batch 64" 300 $MPIRUN -n 1 "$BIN/ddp-train" "${common[@]}" --batch-size 64 --save-model "$WORK/one.safetensors"
+run "ddp-train 4 ranks x batch 16" 300 $MPIRUN -n 4 "$BIN/ddp-train" "${common[@]}" --batch-size 16 --save-model "$WORK/four.safetensors"
+run "4 x 16 ends with the parameters of 1 x 64 (max relative difference 1e-4)" 60 \
+  $MPIRUN -n 1 "$BIN/chorus-mpi-tests" compare-models "$WORK/one.safetensors" "$WORK/four.safetensors" 1e-4
+run "ddp-train mlp 3 ranks x batch 8, mpi all-reduce" 300 $MPIRUN -n 3 "$BIN/ddp-train" --model mlp --hidden 64,32 \
+  --steps 15 --momentum 0 --seed 3 --threads 1 --batch-size 8 --allreduce mpi --save-model "$WORK/mlp3.safetensors"
+run "ddp-train mlp 1 rank x batch 24" 300 $MPIRUN -n 1 "$BIN/ddp-train" --model mlp --hidden 64,32 \
+  --steps 15 --momentum 0 --seed 3 --threads 1 --batch-size 24 --save-model "$WORK/mlp1.safetensors"
+run "mlp 3 x 8 ends with the parameters of 1 x 24" 60 \
+  $MPIRUN -n 1 "$BIN/chorus-mpi-tests" compare-models "$WORK/mlp1.safetensors" "$WORK/mlp3.safetensors" 1e-4
+run "a different model is detected as different" 60 \
+  bash -c "! $MPIRUN -n 1 $BIN/chorus-mpi-tests compare-models $WORK/one.safetensors $WORK/mlp1.safetensors 1e-4"
+
+echo "== Fashion-MNIST accuracy: 4 ranks, 2 epochs, default batch and learning rate"
+run "ddp-train lenet 4 ranks 2 epochs" 900 $MPIRUN -n 4 "$BIN/ddp-train" --model lenet --epochs 2 --log-every 100 \
+  --metrics-json "$WORK/metrics.json"
+run "metrics: every field, 936 steps, test accuracy >= 85%" 30 $MPIRUN -n 1 "$BIN/chorus-mpi-tests" check-metrics \
+  "$WORK/metrics.json" model=lenet epochs global_batch samples_per_sec final_loss allreduce comm_seconds wall_seconds \
+  ranks=4 steps=936 'test_accuracy>=0.85'
+
+echo "== bad input: a clear message and a non-zero exit from every rank, no hang"
+mkdir -p "$WORK/empty" "$WORK/truncated" "$WORK/badmagic"
+for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+  cp /usr/share/datasets/fashion-mnist/$f.gz "$WORK/truncated/"
+  cp /usr/share/datasets/fashion-mnist/$f.gz "$WORK/badmagic/"
+done
+gzip -dc /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz | head -c 1000000 > "$WORK/truncated/train-images-idx3-ubyte"
+rm "$WORK/truncated/train-images-idx3-ubyte.gz"
+gzip -dc /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz > "$WORK/badmagic/t10k-labels-idx1-ubyte"
+printf '\x0d' | dd of="$WORK/badmagic/t10k-labels-idx1-ubyte" bs=1 seek=2 conv=notrunc status=none
+rm "$WORK/badmagic/t10k-labels-idx1-ubyte.gz"
+expect_failure "missing dataset names the file and the package" "missing Fashion-MNIST file .*train-images.*dataset-fashion-mnist|check --data-dir" \
+  $MPIRUN -n 3 "$BIN/ddp-train" --data-dir "$WORK/empty"
+expect_failure "truncated IDX file" "truncated" $MPIRUN -n 2 "$BIN/ddp-train" --data-dir "$WORK/truncated"
+expect_failure "IDX file with a wrong type byte" "unsupported IDX element type|magic" $MPIRUN -n 2 "$BIN/ddp-train" --data-dir "$WORK/badmagic"
+expect_failure "--batch-size 0" "batch-size must be at least 1" $MPIRUN -n 4 "$BIN/ddp-train" --batch-size 0
+expect_failure "unknown model" "model" $MPIRUN -n 4 "$BIN/ddp-train" --model resnet
+expect_failure "--lr -1" "lr must be a positive" $MPIRUN -n 2 "$BIN/ddp-train" --lr -1
+expect_failure "malformed --hidden" "hidden must be positive integers" $MPIRUN -n 2 "$BIN/ddp-train" --model mlp --hidden 512,x
+expect_failure "global batch larger than the dataset" "fewer than one global batch" \
+  $MPIRUN -n 2 "$BIN/ddp-train" --batch-size 40000 --dataset synthetic
+expect_failure "unwritable model path" "cannot write" $MPIRUN -n 2 "$BIN/ddp-train" --dataset synthetic --steps 1 \
+  --save-model /proc/chorus/model.safetensors
+
+echo "mpi: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
