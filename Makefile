@@ -38,11 +38,11 @@ build: deps
 
 # In-process unit tests (XCTest), then the multi-process tests under mpirun.
 test: build
-	$(SWIFT) test
+	$(SWIFT) test --disable-swift-testing
 	Tests/mpi/run.sh
 
 unit-test: deps
-	$(SWIFT) test
+	$(SWIFT) test --disable-swift-testing
 
 mpi-test: build
 	Tests/mpi/run.sh

@@ -92,6 +92,7 @@ public final class DataParallelTrainer {
         let started = MPIRuntime.wallTime()
         let rank = world.rank, ranks = world.size
         configureThreads()
+        keepLargeAllocationsInHeap()
 
         let model = try options.model.build(seed: options.seed)
         let data = try world.together("loading \(datasetName)") { try options.dataset.load(seed: options.seed) }

@@ -35,3 +35,12 @@ public enum BLAS {
 
     public static var threads: Int { Int(openblas_get_num_threads()) }
 }
+
+/// Every training step allocates the same large activation buffers (LeNet's im2col
+/// matrix alone is megabytes). By default glibc serves such sizes with fresh mmap
+/// pages and returns them on free, so each step pays for page faults and zeroing
+/// again; keeping them in the heap makes the next step reuse the same memory (what
+/// PyTorch's caching allocator achieves for tensors).
+public func keepLargeAllocationsInHeap() {
+    chorus_keep_large_allocations_in_heap()
+}

@@ -82,9 +82,11 @@ public final class Conv2d: Layer {
         let cols = Tensor(shape: [taps, g.columns]) { cols in
             input.storage.withUnsafeBufferPointer { x in unfold(x.baseAddress!, into: cols.baseAddress!, g) }
         }
-        var product = [Float](repeating: 0, count: outChannels * g.columns)
-        cols.storage.withUnsafeBufferPointer { c in
-            BLAS.gemm(weight, c.baseAddress!, &product, m: outChannels, n: g.columns, k: taps)
+        let product = [Float](unsafeUninitializedCapacity: outChannels * g.columns) { out, initialized in
+            cols.storage.withUnsafeBufferPointer { c in
+                BLAS.gemm(weight, c.baseAddress!, out.baseAddress!, m: outChannels, n: g.columns, k: taps)
+            }
+            initialized = out.count
         }
         // product[co, b·P + p] → out[b, co, p], adding the bias on the way.
         let output = Tensor(shape: [g.batch, outChannels, g.outHeight, g.outWidth]) { y in
@@ -103,7 +105,7 @@ public final class Conv2d: Layer {
         let g = geometry(saved.inputShape)
         let cols = saved.tensors[0]
         // dOut[b, co, p] → dOutT[co, b·P + p], the layout the GEMMs want.
-        var gradT = [Float](repeating: 0, count: outChannels * g.columns)
+        var gradT = [Float](unsafeUninitializedCapacity: outChannels * g.columns) { _, n in n = outChannels * g.columns }
         gradOutput.storage.withUnsafeBufferPointer { dy in
             for b in 0..<g.batch {
                 for co in 0..<outChannels {
@@ -122,34 +124,50 @@ public final class Conv2d: Layer {
                       m: outChannels, n: taps, k: g.columns, beta: 1)
         }
         guard needInputGradient else { return nil }
-        var gradCols = [Float](repeating: 0, count: taps * g.columns)
-        BLAS.gemm(weight, transposeA: true, gradT, &gradCols, m: taps, n: g.columns, k: outChannels)
+        let gradCols = [Float](unsafeUninitializedCapacity: taps * g.columns) { out, initialized in
+            BLAS.gemm(weight, transposeA: true, gradT, out.baseAddress!, m: taps, n: g.columns, k: outChannels)
+            initialized = out.count
+        }
         var gradInput = Tensor(zeros: saved.inputShape)
         gradInput.storage.withUnsafeMutableBufferPointer { dx in
-            fold(gradCols, into: dx.baseAddress!, g)
+            gradCols.withUnsafeBufferPointer { fold($0.baseAddress!, into: dx.baseAddress!, g) }
         }
         return gradInput
     }
 
-    /// im2col: cols[(c·k + i)·k + j, b·P + oy·Wout + ox] = x[b, c, oy·s - pad + i, ox·s - pad + j] (0 outside).
+    /// The output columns `ox` whose input column `ox·stride − padding + tap` lies
+    /// inside the image: one contiguous range per kernel tap, so the copy loops below
+    /// need no per-element bounds test.
+    private func validColumns(tap: Int, width: Int, outWidth: Int) -> Range<Int> {
+        let offset = padding - tap  // ix = ox·stride − offset
+        let low = offset > 0 ? (offset + stride - 1) / stride : 0
+        let high = min(outWidth, (width - 1 + offset) >= 0 ? (width - 1 + offset) / stride + 1 : 0)
+        return low..<max(low, high)
+    }
+
+    /// im2col: cols[(c·k + i)·k + j, b·P + oy·Wout + ox] = x[b, c, oy·s − pad + i, ox·s − pad + j] (0 outside).
     private func unfold(_ x: UnsafePointer<Float>, into cols: UnsafeMutablePointer<Float>, _ g: Geometry) {
-        for b in 0..<g.batch {
-            for c in 0..<inChannels {
-                let plane = x + (b * inChannels + c) * g.height * g.width
-                for i in 0..<kernel {
-                    for j in 0..<kernel {
+        for j in 0..<kernel {
+            let valid = validColumns(tap: j, width: g.width, outWidth: g.outWidth)
+            for b in 0..<g.batch {
+                for c in 0..<inChannels {
+                    let plane = x + (b * inChannels + c) * g.height * g.width
+                    for i in 0..<kernel {
                         let row = (c * kernel + i) * kernel + j
                         var dst = cols + row * g.columns + b * g.pixels
                         for oy in 0..<g.outHeight {
                             let iy = oy * stride - padding + i
-                            if iy < 0 || iy >= g.height {
+                            if iy < 0 || iy >= g.height || valid.isEmpty {
                                 dst.update(repeating: 0, count: g.outWidth)
                             } else {
-                                let line = plane + iy * g.width
-                                for ox in 0..<g.outWidth {
-                                    let ix = ox * stride - padding + j
-                                    dst[ox] = (ix >= 0 && ix < g.width) ? line[ix] : 0
+                                dst.update(repeating: 0, count: valid.lowerBound)
+                                let src = plane + iy * g.width + valid.lowerBound * stride - padding + j
+                                if stride == 1 {
+                                    (dst + valid.lowerBound).update(from: src, count: valid.count)
+                                } else {
+                                    for n in 0..<valid.count { dst[valid.lowerBound + n] = src[n * stride] }
                                 }
+                                (dst + valid.upperBound).update(repeating: 0, count: g.outWidth - valid.upperBound)
                             }
                             dst += g.outWidth
                         }
@@ -160,27 +178,24 @@ public final class Conv2d: Layer {
     }
 
     /// col2im: the adjoint of `unfold`, accumulating every tap back onto its pixel.
-    private func fold(_ cols: [Float], into dx: UnsafeMutablePointer<Float>, _ g: Geometry) {
-        cols.withUnsafeBufferPointer { colsBuffer in
-            let base = colsBuffer.baseAddress!
+    private func fold(_ cols: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, _ g: Geometry) {
+        for j in 0..<kernel {
+            let valid = validColumns(tap: j, width: g.width, outWidth: g.outWidth)
+            if valid.isEmpty { continue }
             for b in 0..<g.batch {
                 for c in 0..<inChannels {
                     let plane = dx + (b * inChannels + c) * g.height * g.width
                     for i in 0..<kernel {
-                        for j in 0..<kernel {
-                            let row = (c * kernel + i) * kernel + j
-                            var src = base + row * g.columns + b * g.pixels
-                            for oy in 0..<g.outHeight {
-                                let iy = oy * stride - padding + i
-                                if iy >= 0 && iy < g.height {
-                                    let line = plane + iy * g.width
-                                    for ox in 0..<g.outWidth {
-                                        let ix = ox * stride - padding + j
-                                        if ix >= 0 && ix < g.width { line[ix] += src[ox] }
-                                    }
-                                }
-                                src += g.outWidth
+                        let row = (c * kernel + i) * kernel + j
+                        var src = cols + row * g.columns + b * g.pixels
+                        for oy in 0..<g.outHeight {
+                            let iy = oy * stride - padding + i
+                            if iy >= 0 && iy < g.height {
+                                let dst = plane + iy * g.width + valid.lowerBound * stride - padding + j
+                                let from = src + valid.lowerBound
+                                for n in 0..<valid.count { dst[n * stride] += from[n] }
                             }
+                            src += g.outWidth
                         }
                     }
                 }

@@ -22,7 +22,9 @@ public final class ReLU: Layer {
         return Tensor(shape: output.shape) { dx in
             output.storage.withUnsafeBufferPointer { y in
                 gradOutput.storage.withUnsafeBufferPointer { dy in
-                    for i in 0..<y.count { dx[i] = y[i] > 0 ? dy[i] : 0 }
+                    // Raw pointers and a select the compiler turns into vector blends.
+                    let (yp, dyp, dxp) = (y.baseAddress!, dy.baseAddress!, dx.baseAddress!)
+                    for i in 0..<y.count { dxp[i] = yp[i] > 0 ? dyp[i] : 0 }
                 }
             }
         }
