@@ -76,19 +76,52 @@ public final class InProcessGroup: @unchecked Sendable {
             self.rank = rank
         }
 
-        public func exchange<T: MPIScalar>(send sendBuffer: UnsafeBufferPointer<T>, to destination: Int,
-                                           receive receiveBuffer: UnsafeMutableBufferPointer<T>, from source: Int,
-                                           tag: Int) {
-            precondition((0..<size).contains(destination) && (0..<size).contains(source))
-            // Sends are buffered (copied) so a rank never blocks on its own send, as
-            // MPI_Sendrecv guarantees.
-            group.post(Array(UnsafeRawBufferPointer(sendBuffer)), from: rank, to: destination, tag: tag)
-            let payload = group.take(from: source, to: rank, tag: tag)
-            precondition(payload.count == receiveBuffer.count * MemoryLayout<T>.stride,
-                         "rank \(rank) expected \(receiveBuffer.count) elements from \(source), got \(payload.count / MemoryLayout<T>.stride)")
-            payload.withUnsafeBytes { bytes in
-                UnsafeMutableRawBufferPointer(receiveBuffer).copyMemory(from: bytes)
-            }
+        /// Sends are buffered (copied at once), so a send never blocks, as with a large
+        /// enough MPI eager limit; the receive matches when it is waited for.
+        public func startSend<T: MPIScalar>(_ buffer: UnsafeBufferPointer<T>, to destination: Int, tag: Int) -> Transfer {
+            precondition((0..<size).contains(destination))
+            group.post(Array(UnsafeRawBufferPointer(buffer)), from: rank, to: destination, tag: tag)
+            return Completed()
+        }
+
+        public func startReceive<T: MPIScalar>(into buffer: UnsafeMutableBufferPointer<T>, from source: Int,
+                                               tag: Int) -> Transfer {
+            precondition((0..<size).contains(source))
+            return PendingReceive(member: self, buffer: UnsafeMutableRawBufferPointer(buffer), source: source, tag: tag)
+        }
+
+        public func abort(_ message: String) -> Never {
+            fatalError("rank \(rank): \(message)")
+        }
+    }
+
+    final class Completed: Transfer {
+        func wait() {}
+    }
+
+    /// A receive that matches the oldest fitting message when waited for (receives
+    /// are waited in the order they were started, so order is MPI's).
+    final class PendingReceive: Transfer {
+        let member: Member
+        let buffer: UnsafeMutableRawBufferPointer
+        let source: Int
+        let tag: Int
+        var done = false
+
+        init(member: Member, buffer: UnsafeMutableRawBufferPointer, source: Int, tag: Int) {
+            self.member = member
+            self.buffer = buffer
+            self.source = source
+            self.tag = tag
+        }
+
+        func wait() {
+            guard !done else { return }
+            done = true
+            let payload = member.group.take(from: source, to: member.rank, tag: tag)
+            precondition(payload.count == buffer.count,
+                         "rank \(member.rank) expected \(buffer.count) bytes from \(source), got \(payload.count)")
+            payload.withUnsafeBytes { buffer.copyMemory(from: $0) }
         }
     }
 }

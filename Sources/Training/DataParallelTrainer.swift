@@ -30,6 +30,8 @@ public struct DataParallelOptions: Sendable {
     public var momentum: Float
     public var seed: UInt64
     public var allreduce: AllreduceAlgorithm
+    /// Override the node grouping (nil: ranks sharing memory form a node).
+    public var ranksPerNode: Int?
     public var saveModel: String?
     public var metricsJSON: String?
     public var logEvery: Int
@@ -38,7 +40,7 @@ public struct DataParallelOptions: Sendable {
 
     public init(model: ModelDescription, dataset: DatasetChoice, epochs: Int, maxSteps: Int?, batchPerRank: Int,
                 learningRate: Float, momentum: Float, seed: UInt64, allreduce: AllreduceAlgorithm,
-                saveModel: String?, metricsJSON: String?, logEvery: Int, threads: Int?) {
+                ranksPerNode: Int? = nil, saveModel: String?, metricsJSON: String?, logEvery: Int, threads: Int?) {
         self.model = model
         self.dataset = dataset
         self.epochs = epochs
@@ -48,6 +50,7 @@ public struct DataParallelOptions: Sendable {
         self.momentum = momentum
         self.seed = seed
         self.allreduce = allreduce
+        self.ranksPerNode = ranksPerNode
         self.saveModel = saveModel
         self.metricsJSON = metricsJSON
         self.logEvery = logEvery
@@ -91,7 +94,8 @@ public final class DataParallelTrainer {
     public func run() throws -> Summary {
         let started = MPIRuntime.wallTime()
         let rank = world.rank, ranks = world.size
-        configureThreads()
+        let allreducer = Allreducer(world: world, ranksPerNode: options.ranksPerNode)
+        configureThreads(layout: allreducer.layout)
         keepLargeAllocationsInHeap()
 
         let model = try options.model.build(seed: options.seed)
@@ -112,7 +116,7 @@ public final class DataParallelTrainer {
             (\(data.train.count) train / \(data.test.count) test images)
             \(ranks) rank\(ranks == 1 ? "" : "s") x batch \(options.batchPerRank) = global batch \(sampler.globalBatch), \
             \(sampler.stepsPerEpoch) steps/epoch, \(totalSteps) steps, SGD lr \(options.learningRate) momentum \(options.momentum), \
-            \(options.allreduce) all-reduce, \(BLAS.threads) BLAS thread\(BLAS.threads == 1 ? "" : "s")/rank
+            \(options.allreduce.rawValue) all-reduce (\(allreducer.resolve(options.allreduce, bytes: parameters.count * 4).rawValue)             for the gradients, \(allreducer.layout.description)), \(BLAS.threads) BLAS thread\(BLAS.threads == 1 ? "" : "s")/rank
             """, rank: rank)
 
         var summary = Summary()
@@ -131,7 +135,7 @@ public final class DataParallelTrainer {
                 model.backward(gradLogits, tape: tape)
 
                 let commStart = MPIRuntime.wallTime()
-                world.allreduce(parameters.gradients, .average, algorithm: options.allreduce)
+                allreducer.allreduce(parameters.gradients, .average, algorithm: options.allreduce)
                 summary.commSeconds += MPIRuntime.wallTime() - commStart
 
                 optimizer.step(values: parameters.values, gradients: parameters.gradients)
@@ -197,6 +201,8 @@ public final class DataParallelTrainer {
             metrics["test_accuracy"] = summary.testAccuracy
             metrics["final_loss"] = summary.finalLoss
             metrics["allreduce"] = options.allreduce.rawValue
+            metrics["allreduce_resolved"] = allreducer.resolve(options.allreduce, bytes: parameters.count * 4).rawValue
+            metrics["nodes"] = allreducer.layout.nodeCount
             metrics["comm_seconds"] = summary.commSeconds
             metrics["train_seconds"] = summary.trainSeconds
             metrics["wall_seconds"] = summary.wallSeconds
@@ -217,11 +223,13 @@ public final class DataParallelTrainer {
 
     /// One BLAS thread per core this rank can call its own: ranks sharing a node
     /// split its cores instead of oversubscribing them.
-    private func configureThreads() {
+    private func configureThreads(layout: NodeLayout) {
         if let threads = options.threads {
             BLAS.setThreads(threads)
         } else {
-            let local = world.splitByNode().size
+            // The real node (shared memory), not a simulated grouping, decides how many
+            // ranks compete for these cores.
+            let local = layout.world.splitByNode().size
             BLAS.setThreads(max(1, onlineCores() / local))
         }
     }

@@ -23,17 +23,24 @@ struct DDPTrain: MPICommand {
     var batchSize: Int = 32
 
     @Option(help: "All-reduce algorithm for the gradients: \(AllreduceAlgorithm.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var allreduce: AllreduceAlgorithm = .ring
+    var allreduce: AllreduceAlgorithm = .auto
+
+    @Option(parsing: .unconditional,
+            help: "Treat each block of this many consecutive ranks as one node (default: ranks sharing memory; also CHORUS_RANKS_PER_NODE).")
+    var ranksPerNode: Int?
 
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1 (got \(batchSize))") }
+        if let ranksPerNode, ranksPerNode < 1 {
+            throw ValidationError("--ranks-per-node must be at least 1 (got \(ranksPerNode))")
+        }
     }
 
     func run(world: Communicator) throws {
         let options = DataParallelOptions(
             model: try common.modelDescription(), dataset: common.datasetChoice, epochs: common.epochs,
             maxSteps: common.steps, batchPerRank: batchSize, learningRate: common.lr, momentum: common.momentum,
-            seed: common.seed, allreduce: allreduce, saveModel: common.saveModel, metricsJSON: common.metricsJson,
+            seed: common.seed, allreduce: allreduce, ranksPerNode: ranksPerNode, saveModel: common.saveModel, metricsJSON: common.metricsJson,
             logEvery: common.logEvery, threads: common.threads)
         _ = try DataParallelTrainer(options: options, world: world).run()
     }

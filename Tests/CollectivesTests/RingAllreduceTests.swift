@@ -20,16 +20,13 @@ final class ChunkingTests: XCTestCase {
 
 final class RingAllreduceTests: XCTestCase {
     /// Runs the ring on `ranks` threads; rank r contributes `input(r, i)` at index i.
-    func runRing(ranks: Int, count: Int, reduction: Reduction = .sum,
+    /// Ring messages only (the neighbour length check is counted separately).
+    func runRing(ranks: Int, count: Int, reduction: Reduction = .sum, segmentBytes: Int = RingSchedule.defaultSegmentBytes,
                  input: @escaping @Sendable (Int, Int) -> Double) -> (results: [[Double]], messages: [InProcessGroup.Message]) {
-        let group = InProcessGroup(size: ranks)
-        let box = ResultBox(ranks: ranks)
-        group.run { member in
-            var buffer = (0..<count).map { input(member.rank, $0) }
-            buffer.withUnsafeMutableBufferPointer { ringAllreduce($0, reduction, over: member) }
-            box.set(member.rank, buffer)
+        let (results, messages) = runOnFakeRanks(ranks: ranks, count: count, input: input) { buffer, member in
+            ringAllreduce(buffer, reduction, over: member, segmentBytes: segmentBytes)
         }
-        return (box.values, group.messages)
+        return (results, messages.filter { $0.tag == CollectiveTag.ring })
     }
 
     @Sendable static func integerValue(_ rank: Int, _ index: Int) -> Double {
@@ -71,6 +68,42 @@ final class RingAllreduceTests: XCTestCase {
         }
     }
 
+    func testSegmentsPipelineEachChunkAndStillSumExactly() {
+        // 103 doubles over 5 ranks: chunks of 21 elements (168 bytes); 16-byte segments
+        // cut each into 11 segments (the last ones shorter).
+        let ranks = 5, count = 103
+        let (results, messages) = runRing(ranks: ranks, count: count, segmentBytes: 16, input: Self.integerValue)
+        let expected: [Double] = (0..<count).map { i in (0..<ranks).reduce(0.0) { $0 + Self.integerValue($1, i) } }
+        for result in results { XCTAssertEqual(result, expected) }
+        XCTAssertEqual(messages.count, ranks * 2 * (ranks - 1) * 11)
+        XCTAssertTrue(messages.allSatisfy { $0.bytes <= 16 })
+        XCTAssertTrue(messages.allSatisfy { $0.destination == ($0.source + 1) % ranks })
+    }
+
+    func testNeighboursCompareLengthsWithOneSmallMessageEachWay() {
+        let (_, messages) = runOnFakeRanks(ranks: 4, count: 10, input: Self.integerValue) { buffer, member in
+            ringAllreduce(buffer, .sum, over: member)
+        }
+        let checks = messages.filter { $0.tag == CollectiveTag.lengthCheck }
+        XCTAssertEqual(checks.count, 4 * 2)
+        XCTAssertTrue(checks.allSatisfy { $0.bytes == 8 })
+    }
+
+    func testReduceScatterLeavesRankROwningChunkRAndAllgatherRestoresTheRest() {
+        for ranks in 1...6 {
+            let count = 4 * ranks + 3
+            let expected: [Double] = (0..<count).map { i in (0..<ranks).reduce(0.0) { $0 + Self.integerValue($1, i) } }
+            let chunks = Chunking(count: count, parts: ranks)
+            let (results, _) = runOnFakeRanks(ranks: ranks, count: count, input: Self.integerValue) { buffer, member in
+                let mine = ringReduceScatter(buffer, .sum, over: member)
+                XCTAssertEqual(mine, chunks.range(member.rank))
+                XCTAssertEqual(Array(buffer[mine]), Array(expected[mine]), "ranks \(ranks) rank \(member.rank)")
+                ringAllgather(buffer, over: member)
+            }
+            for result in results { XCTAssertEqual(result, expected, "ranks \(ranks)") }
+        }
+    }
+
     func testSingleRankSendsNothing() {
         let (results, messages) = runRing(ranks: 1, count: 8) { _, i in Double(i) }
         XCTAssertEqual(results[0], (0..<8).map(Double.init))
@@ -81,6 +114,21 @@ final class RingAllreduceTests: XCTestCase {
         let (_, messages) = runRing(ranks: 3, count: 0) { _, _ in 0 }
         XCTAssertTrue(messages.isEmpty)
     }
+}
+
+/// Runs `body` on `ranks` threads standing in for ranks; rank r's buffer starts as
+/// `input(r, i)`. Returns every rank's buffer afterwards and all messages sent.
+func runOnFakeRanks(ranks: Int, count: Int, input: @escaping @Sendable (Int, Int) -> Double,
+                    _ body: @escaping @Sendable (UnsafeMutableBufferPointer<Double>, InProcessGroup.Member) -> Void)
+    -> (results: [[Double]], messages: [InProcessGroup.Message]) {
+    let group = InProcessGroup(size: ranks)
+    let box = ResultBox(ranks: ranks)
+    group.run { member in
+        var buffer = (0..<count).map { input(member.rank, $0) }
+        buffer.withUnsafeMutableBufferPointer { body($0, member) }
+        box.set(member.rank, buffer)
+    }
+    return (box.values, group.messages)
 }
 
 final class ResultBox: @unchecked Sendable {

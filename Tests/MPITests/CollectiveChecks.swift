@@ -1,6 +1,7 @@
 import ChorusMPI
 import Collectives
 import NeuralNet
+import Foundation
 
 /// Checks every Chorus all-reduce against `MPI_Allreduce` at the job's rank count.
 ///
@@ -8,10 +9,16 @@ import NeuralNet
 /// all-reduce), and every rank must end with bitwise the same buffer.
 struct CollectiveChecks {
     let world: Communicator
+    let allreducer: Allreducer
     var passed = 0
     var failed = 0
+    /// `CHORUS_TEST_VERBOSE=1` names each check as it finishes, to find a hang.
+    let verbose = ProcessInfo.processInfo.environment["CHORUS_TEST_VERBOSE"] == "1"
 
-    init(world: Communicator) { self.world = world }
+    init(world: Communicator, ranksPerNode: Int? = nil) {
+        self.world = world
+        allreducer = Allreducer(world: world, ranksPerNode: ranksPerNode)
+    }
 
     /// Sizes that exercise the edges of the chunking: empty, single element, fewer
     /// elements than ranks, exactly p, uneven chunks, and a large odd size.
@@ -21,9 +28,10 @@ struct CollectiveChecks {
     }
 
     mutating func record(_ ok: Bool, _ name: String) {
+        if verbose && world.rank == 0 { print("check \(name)"); fflush(stdout) }
         let everywhere = world.allAgree(ok)
         if everywhere { passed += 1 } else { failed += 1 }
-        if world.rank == 0 && !everywhere { print("FAIL \(name) at \(world.size) ranks") }
+        if world.rank == 0 && !everywhere { print("FAIL \(name) at \(world.size) ranks, \(allreducer.layout.description)") }
     }
 
     /// Integer-valued inputs: every summation order gives the exact same float, so the
@@ -52,36 +60,69 @@ struct CollectiveChecks {
         return low == high
     }
 
-    mutating func runAll() {
-        for algorithm in AllreduceAlgorithm.allCases {
+    mutating func runAll(algorithms: [AllreduceAlgorithm] = AllreduceAlgorithm.allCases) {
+        for algorithm in algorithms {
             for n in sizes {
                 let tag = "\(algorithm) n=\(n)"
                 // Exact sum.
                 var exact = integerInput(n)
                 let exactExpected = reference(exact)
-                exact.withUnsafeMutableBufferPointer { world.allreduce($0, .sum, algorithm: algorithm) }
+                exact.withUnsafeMutableBufferPointer { allreducer.allreduce($0, .sum, algorithm: algorithm) }
                 record(exact == exactExpected, "\(tag) integer sum equals MPI_Allreduce exactly")
                 record(identicalOnAllRanks(exact), "\(tag) all ranks hold identical results")
 
                 // Random floats: equal within rounding of a different summation order.
                 var random = randomInput(n)
                 let randomExpected = reference(random)
-                random.withUnsafeMutableBufferPointer { world.allreduce($0, .sum, algorithm: algorithm) }
+                random.withUnsafeMutableBufferPointer { allreducer.allreduce($0, .sum, algorithm: algorithm) }
                 let tolerance = Float(world.size) * 4 * Float.ulpOfOne
                 let close = zip(random, randomExpected).allSatisfy { abs($0 - $1) <= tolerance * max(1, abs($1)) }
                 record(close, "\(tag) random sum within \(tolerance) of MPI_Allreduce")
 
                 // Average.
                 var average = integerInput(n)
-                average.withUnsafeMutableBufferPointer { world.allreduce($0, .average, algorithm: algorithm) }
+                average.withUnsafeMutableBufferPointer { allreducer.allreduce($0, .average, algorithm: algorithm) }
                 let p = Float(world.size)
                 let averaged = zip(average, exactExpected).allSatisfy { abs($0 - $1 / p) <= 1e-6 * max(1, abs($1 / p)) }
                 record(averaged, "\(tag) average equals the sum over \(world.size)")
 
                 // Double precision takes the same path.
                 var wide = integerInput(n).map(Double.init)
-                wide.withUnsafeMutableBufferPointer { world.allreduce($0, .sum, algorithm: algorithm) }
+                wide.withUnsafeMutableBufferPointer { allreducer.allreduce($0, .sum, algorithm: algorithm) }
                 record(wide == exactExpected.map(Double.init), "\(tag) float64 sum equals MPI_Allreduce exactly")
+            }
+        }
+    }
+}
+
+/// Reduce-scatter, all-gather, broadcast and reduce against what they must produce.
+extension CollectiveChecks {
+    mutating func runBuildingBlocks() {
+        let p = world.size
+        for n in sizes {
+            let input = integerInput(n)
+            let total = reference(input)
+            let chunks = Chunking(count: n, parts: p)
+
+            var scattered = input
+            let mine = scattered.withUnsafeMutableBufferPointer { ringReduceScatter($0, .sum, over: world) }
+            record(mine == chunks.range(world.rank) && Array(scattered[mine]) == Array(total[mine]),
+                   "reduce-scatter n=\(n) leaves rank r the reduced chunk r")
+
+            var gathered = [Float](repeating: -1, count: n)
+            for i in chunks.range(world.rank) { gathered[i] = total[i] }
+            gathered.withUnsafeMutableBufferPointer { ringAllgather($0, over: world) }
+            record(gathered == total, "all-gather n=\(n) assembles every chunk")
+
+            for root in Set([0, p - 1, p / 2]).sorted() {  // sorted: Set order differs between processes
+                var sent = world.rank == root ? input : [Float](repeating: 0, count: n)
+                sent.withUnsafeMutableBufferPointer { broadcast($0, root: root, over: world) }
+                let rootInput = (0..<n).map { i in Float((i &* 7 &+ root &* 13) % 97 - 48) }
+                record(sent == rootInput, "broadcast n=\(n) from root \(root)")
+
+                var reduced = input
+                reduced.withUnsafeMutableBufferPointer { reduce($0, .sum, root: root, over: world) }
+                record(world.rank != root || reduced == total, "reduce n=\(n) to root \(root)")
             }
         }
     }

@@ -10,6 +10,7 @@ import Glibc
 /// Multi-process checks, run under mpirun by Tests/mpi/run.sh:
 ///
 ///     chorus-mpi-tests collectives            every all-reduce vs MPI_Allreduce
+///     chorus-mpi-tests mismatched-length ALG  rank 1 passes a longer buffer: must abort
 ///     chorus-mpi-tests compare-models A B T   max relative difference of two model files <= T
 ///     chorus-mpi-tests check-metrics FILE K=V... metrics JSON has these keys; `K>=V` bounds a number
 ///
@@ -25,8 +26,25 @@ enum ChorusMPITests {
         case "collectives":
             var checks = CollectiveChecks(world: world)
             checks.runAll()
+            checks.runBuildingBlocks()
+            // Hierarchical again under simulated node groupings (the last node may be smaller).
+            for ranksPerNode in [1, 2, 3] where ranksPerNode < world.size {
+                var grouped = CollectiveChecks(world: world, ranksPerNode: ranksPerNode)
+                grouped.runAll(algorithms: [.hierarchical, .auto])
+                checks.passed += grouped.passed
+                checks.failed += grouped.failed
+            }
             if world.rank == 0 { print("collectives at \(world.size) ranks: \(checks.passed) passed, \(checks.failed) failed") }
             failed = checks.failed
+        case "mismatched-length" where arguments.count == 2:
+            // Rank 1 passes one element more than the others: the job must end with a
+            // message naming the ranks (never return, never hang).
+            guard let algorithm = AllreduceAlgorithm(rawValue: arguments[1]) else { failed = 1; break }
+            let allreducer = Allreducer(world: world, ranksPerNode: 2)
+            var buffer = [Float](repeating: 1, count: 100_000 + (world.rank == 1 ? 1 : 0))
+            buffer.withUnsafeMutableBufferPointer { allreducer.allreduce($0, .sum, algorithm: algorithm) }
+            if world.rank == 0 { print("mismatched-length: the all-reduce returned instead of reporting the mismatch") }
+            failed = 1
         case "compare-models" where arguments.count == 4:
             failed = compareModels(arguments[1], arguments[2], tolerance: Float(arguments[3]) ?? 0) ? 0 : 1
             if world.rank == 0 { print("compare-models: \(1 - failed) passed, \(failed) failed") }

@@ -42,6 +42,14 @@ for p in $RANKS; do
   run "collectives at $p ranks" 300 $MPIRUN -n "$p" "$BIN/chorus-mpi-tests" collectives
 done
 
+echo "== ranks passing different lengths to one all-reduce: an error naming the ranks, not a hang"
+for algorithm in ring hierarchical recursive-doubling; do
+  for p in 2 3 4; do
+    expect_failure "$algorithm, $p ranks, rank 1 one element longer" "disagree on the element count: rank [0-9]+ has [0-9]+, rank [0-9]+ has" \
+      $MPIRUN -n "$p" "$BIN/chorus-mpi-tests" mismatched-length "$algorithm"
+  done
+done
+
 echo "== data parallel equals single process on the same global batch"
 common=(--model lenet --dataset fashion-mnist --steps 20 --lr 0.05 --momentum 0 --seed 7 --log-every 10 --threads 1)
 run "ddp-train 1 rank x batch 64" 300 $MPIRUN -n 1 "$BIN/ddp-train" "${common[@]}" --batch-size 64 --save-model "$WORK/one.safetensors"

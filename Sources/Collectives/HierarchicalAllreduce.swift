@@ -1,0 +1,30 @@
+import ChorusMPI
+
+/// Hierarchical all-reduce for ranks spread over nodes:
+///
+///     1. reduce inside each node to its leader      (shared memory: fast)
+///     2. ring all-reduce among the node leaders     (the network: slow)
+///     3. broadcast inside each node from its leader (shared memory)
+///
+///     node 0: r0* r1   node 1: r2* r3   node 2: r4*      (* leader)
+///        r1 → r0          r3 → r2                        step 1
+///        r0 ⇄ r2 ⇄ r4 ring                               step 2
+///        r0 → r1          r2 → r3                        step 3
+///
+/// With N nodes of k ranks, the network carries only the leaders' ring:
+/// 2(N−1)/N · n·w bytes per leader instead of 2(Nk−1)/(Nk) · n·w per rank over links
+/// shared by k ranks, and N−1 ring latencies instead of Nk−1. The price is the two
+/// intra-node stages, cheap on shared memory. `average` scales once, on the leaders,
+/// by 1/(total ranks), before the broadcast, so every rank ends bitwise identical.
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func hierarchicalAllreduce<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>, _ reduction: Reduction = .sum,
+                                                       layout: NodeLayout) {
+    guard layout.world.size > 1 else { return }
+    reduce(buffer, .sum, root: 0, over: layout.node)
+    if let leaders = layout.leaders {
+        ringAllreduce(buffer, .sum, over: leaders)
+        if reduction == .average { Kernels.scale(buffer, by: 1 / T(layout.world.size)) }
+    }
+    broadcast(buffer, root: 0, over: layout.node)
+}

@@ -1,0 +1,48 @@
+import ChorusMPI
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How the ranks of a communicator sit on nodes: a communicator of the ranks on this
+/// node, and one of the node leaders (local rank 0 of each node).
+///
+/// By default a node is the set of ranks that share memory (`MPI_Comm_split_type`).
+/// `ranksPerNode` (or `CHORUS_RANKS_PER_NODE`) forces consecutive blocks of K ranks
+/// instead, so one machine can stand in for several nodes; the last node may be
+/// smaller (5 ranks, 2 per node: {0,1} {2,3} {4}).
+public final class NodeLayout {
+    public static let environmentVariable = "CHORUS_RANKS_PER_NODE"
+
+    public let world: Communicator
+    /// The ranks on this rank's node, ordered by world rank.
+    public let node: Communicator
+    /// The node leaders; nil on ranks that are not a leader.
+    public let leaders: Communicator?
+    public let nodeCount: Int
+    /// Ranks per node, largest and smallest.
+    public let largestNode: Int
+    public let smallestNode: Int
+
+    /// Collective: every rank of `world` must call it.
+    public init(world: Communicator, ranksPerNode: Int? = nil) {
+        self.world = world
+        let forced = ranksPerNode ?? getenv(Self.environmentVariable).flatMap { Int(String(cString: $0)) }
+        if let k = forced, k >= 1 {
+            node = world.split(color: world.rank / k, key: world.rank)
+        } else {
+            node = world.splitByNode()
+        }
+        let isLeader = node.rank == 0
+        let leaderGroup = world.split(color: isLeader ? 0 : 1, key: world.rank)
+        leaders = isLeader ? leaderGroup : nil
+        nodeCount = Int(world.mpiAllreduce(Int32(isLeader ? 1 : 0), op: .sum))
+        largestNode = Int(world.mpiAllreduce(Int32(node.size), op: .max))
+        smallestNode = Int(world.mpiAllreduce(Int32(node.size), op: .min))
+    }
+
+    public var description: String {
+        nodeCount == 1 ? "1 node of \(node.size)"
+            : "\(nodeCount) nodes of \(smallestNode == largestNode ? "\(largestNode)" : "\(smallestNode)-\(largestNode)") ranks"
+    }
+}

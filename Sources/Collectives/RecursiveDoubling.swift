@@ -1,0 +1,101 @@
+import ChorusMPI
+
+/// Latency-optimal all-reduce for small messages: recursive doubling, with the
+/// standard fold-in for rank counts that are not powers of two (as in MPICH).
+///
+/// With p' the largest power of two ≤ p and e = p − p' extra ranks:
+///
+///     1. fold in:  among ranks 0 … 2e−1, each even rank sends its vector to the odd
+///                  rank above it and sits out; p' ranks remain.
+///     2. doubling: in round k the remaining ranks exchange their whole vector with
+///                  the partner whose (renumbered) rank differs in bit k and add it:
+///
+///                      round 0: 0↔1  2↔3  …     round 1: 0↔2  1↔3  …   (log2 p' rounds)
+///
+///     3. fold out: each odd rank of step 1 sends the result back to its even partner.
+///
+/// Cost for n elements of w bytes: (log2 p' + 2·[e > 0]) message rounds of n·w bytes,
+/// T = (⌈log2 p⌉ + 2·[e > 0])·(α + n·w·β): fewest latencies, but every rank moves the
+/// whole vector each round, so it is for small messages only.
+///
+/// Both partners of an exchange compute the same sum (floating-point addition is
+/// commutative), so every rank ends with bitwise the same result. Each message
+/// carries the sender's element count in a two-element header, so ranks passing
+/// different lengths are caught at their first exchange, at no extra round trip.
+@_specialize(exported: true, where T == Float, G == Communicator)
+@_specialize(exported: true, where T == Double, G == Communicator)
+public func recursiveDoublingAllreduce<T: CollectiveScalar, G: PointToPoint>(_ buffer: UnsafeMutableBufferPointer<T>,
+                                                                              _ reduction: Reduction = .sum,
+                                                                              over group: G) {
+    let p = group.size, r = group.rank, n = buffer.count
+    guard p > 1 else { return }
+    var powerOfTwo = 1
+    while powerOfTwo * 2 <= p { powerOfTwo *= 2 }
+    let extra = p - powerOfTwo
+
+    // Messages are [count low 24 bits, count high bits, data…]: both halves are exact in a Float.
+    let header = 2
+    let outgoing = UnsafeMutableBufferPointer<T>.allocate(capacity: n + header)
+    let incoming = UnsafeMutableBufferPointer<T>.allocate(capacity: n + header)
+    defer { outgoing.deallocate(); incoming.deallocate() }
+    outgoing[0] = T(n & 0xFF_FFFF)
+    outgoing[1] = T(n >> 24)
+    let data = UnsafeMutableBufferPointer(rebasing: outgoing[header...])
+    _ = data.update(fromContentsOf: buffer)
+    let received = UnsafeMutableBufferPointer(rebasing: incoming[header...])
+
+    func checkLength(from peer: Int) {
+        let theirs = Int(incoming[0]) | Int(incoming[1]) << 24
+        if theirs != n {
+            group.abort("recursive-doubling all-reduce: ranks disagree on the element count: rank \(r) has \(n), rank \(peer) has \(theirs); every rank must pass the same length")
+        }
+    }
+
+    /// Exchanges whole messages with `peer` and adds theirs into ours.
+    func exchangeAndAdd(with peer: Int) {
+        // A shorter message from a peer with a smaller count arrives fine; a longer
+        // one is an MPI truncation error, reported with the call site.
+        group.exchange(send: UnsafeBufferPointer(outgoing), to: peer, receive: incoming, from: peer,
+                       tag: CollectiveTag.recursiveDoubling)
+        checkLength(from: peer)
+        Kernels.add(UnsafeBufferPointer(received), into: data)
+    }
+
+    // 1. Fold the extra ranks in.
+    var newRank: Int
+    if r < 2 * extra {
+        if r % 2 == 0 {
+            let send = group.startSend(UnsafeBufferPointer(outgoing), to: r + 1, tag: CollectiveTag.recursiveDoubling)
+            send.wait()
+            newRank = -1
+        } else {
+            group.startReceive(into: incoming, from: r - 1, tag: CollectiveTag.recursiveDoubling).wait()
+            checkLength(from: r - 1)
+            Kernels.add(UnsafeBufferPointer(received), into: data)
+            newRank = r / 2
+        }
+    } else {
+        newRank = r - extra
+    }
+
+    // 2. Recursive doubling among the power-of-two survivors.
+    if newRank >= 0 {
+        var mask = 1
+        while mask < powerOfTwo {
+            let partner = newRank ^ mask
+            exchangeAndAdd(with: partner < extra ? partner * 2 + 1 : partner + extra)
+            mask <<= 1
+        }
+    }
+
+    // 3. Fold the result back out to the ranks that sat out.
+    if r < 2 * extra {
+        if r % 2 == 1 {
+            group.startSend(UnsafeBufferPointer(outgoing), to: r - 1, tag: CollectiveTag.recursiveDoubling).wait()
+        } else {
+            group.startReceive(into: outgoing, from: r + 1, tag: CollectiveTag.recursiveDoubling).wait()
+        }
+    }
+    if reduction == .average { Kernels.scale(data, by: 1 / T(p)) }
+    _ = buffer.update(fromContentsOf: data)
+}
