@@ -4,9 +4,9 @@
 //
 // The targets form a DAG that mirrors the architecture:
 //
-//   CMPI ─► ChorusMPI ─► Collectives ──────────────┐
+//   CMPI ─► ChorusMPI ─► Collectives ◄─ CAtomics ───┐
 //   COpenBLAS ─► NeuralNet ─┬──────────────────────┼─► Training ─► ChorusCLI ─► ddp-train
-//   CZlib ──────────────────┴─► Datasets ──────────┘
+//   CZlib ──────────────────┴─► Datasets ──────────┘                └─► allreduce-bench
 //
 // Only ChorusMPI imports CMPI, only NeuralNet imports COpenBLAS, only Datasets
 // imports CZlib: everything above the shims sees Swift types.
@@ -19,6 +19,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "ddp-train", targets: ["ddp-train"]),
+        .executable(name: "allreduce-bench", targets: ["allreduce-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -32,8 +33,11 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
 
+        // Acquire/release flags for memory shared between processes.
+        .target(name: "CAtomics"),
+
         .target(name: "ChorusMPI", dependencies: ["CMPI"], swiftSettings: optimize),
-        .target(name: "Collectives", dependencies: ["ChorusMPI"], swiftSettings: optimize),
+        .target(name: "Collectives", dependencies: ["ChorusMPI", "CAtomics"], swiftSettings: optimize),
         .target(name: "NeuralNet", dependencies: ["COpenBLAS"], swiftSettings: optimize),
         .target(name: "Datasets", dependencies: ["NeuralNet", "CZlib"], swiftSettings: optimize),
         .target(name: "Training",
@@ -44,6 +48,10 @@ let package = Package(
                 dependencies: ["Training", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 swiftSettings: optimize),
         .executableTarget(name: "ddp-train", dependencies: ["ChorusCLI"], swiftSettings: optimize),
+
+        // Benchmarks: executables that print nccl-tests style tables and write CSV.
+        .executableTarget(name: "allreduce-bench", dependencies: ["ChorusCLI"],
+                          path: "Benchmarks/allreduce-bench", swiftSettings: optimize),
 
         // Multi-process checks, run under mpirun by `make test` (see Tests/mpi/run.sh).
         .executableTarget(name: "chorus-mpi-tests",

@@ -10,6 +10,9 @@ public enum AllreduceAlgorithm: String, Sendable, CaseIterable {
     case hierarchical
     /// Recursive doubling (`recursiveDoublingAllreduce`): latency-optimal.
     case recursiveDoubling = "recursive-doubling"
+    /// Through a shared-memory window, no messages (`SharedMemoryAllreduce`). On
+    /// several nodes: the hierarchical algorithm, whose node stages use shared memory.
+    case sharedMemory = "shared-memory"
     /// The MPI library's own `MPI_Allreduce`: the baseline.
     case mpi
 }
@@ -18,30 +21,45 @@ public enum AllreduceAlgorithm: String, Sendable, CaseIterable {
 /// (Horovod's ordered list of enabled algorithms).
 public enum AllreducePolicy {
     /// Below this the cost is latency, and recursive doubling's ⌈log2 p⌉ rounds beat the
-    /// ring's 2(p−1) steps (plus its length check). Measured crossover on this
-    /// 2-core machine: see docs/collectives.md.
-    public static let smallMessageBytes = 16 << 10
+    /// ring's 2(p−1) steps. Measured here (docs/collectives.md): recursive doubling is
+    /// faster than the ring up to 64 KiB at 2 and 4 ranks and slower from 256 KiB,
+    /// where moving the whole vector every round costs more than the latencies saved.
+    public static let smallMessageBytes = 128 << 10
 
     /// One rule: a name and when it applies.
     public struct Rule: Sendable {
         public let algorithm: AllreduceAlgorithm
         public let condition: String
-        let applies: @Sendable (_ bytes: Int, _ ranks: Int, _ nodes: Int, _ largestNode: Int) -> Bool
+        let applies: @Sendable (_ situation: Situation) -> Bool
+    }
+
+    /// What a rule may look at: the same on every rank, so every rank picks the same.
+    public struct Situation: Sendable {
+        public let bytes: Int
+        public let ranks: Int
+        public let nodes: Int
+        public let largestNode: Int
+        /// The nodes' ranks share memory through a window.
+        public let sharedMemory: Bool
     }
 
     public static let rules: [Rule] = [
-        Rule(algorithm: .recursiveDoubling, condition: "message < \(smallMessageBytes / 1024) KiB") { bytes, _, _, _ in
-            bytes < smallMessageBytes
+        Rule(algorithm: .sharedMemory, condition: "one node whose ranks share memory") {
+            $0.nodes == 1 && $0.sharedMemory
         },
-        Rule(algorithm: .hierarchical, condition: "more than one node, and a node with several ranks") { _, _, nodes, largest in
-            nodes > 1 && largest > 1
+        Rule(algorithm: .recursiveDoubling, condition: "message < \(smallMessageBytes / 1024) KiB") {
+            $0.bytes < smallMessageBytes
         },
-        Rule(algorithm: .ring, condition: "otherwise") { _, _, _, _ in true },
+        Rule(algorithm: .hierarchical, condition: "several nodes, one with several ranks") {
+            $0.nodes > 1 && $0.largestNode > 1
+        },
+        Rule(algorithm: .ring, condition: "otherwise") { _ in true },
     ]
 
     /// The concrete algorithm `auto` runs for a message of `bytes` bytes.
-    public static func choose(bytes: Int, ranks: Int, nodes: Int, largestNode: Int) -> AllreduceAlgorithm {
-        rules.first { $0.applies(bytes, ranks, nodes, largestNode) }!.algorithm
+    public static func choose(bytes: Int, ranks: Int, nodes: Int, largestNode: Int, sharedMemory: Bool) -> AllreduceAlgorithm {
+        let situation = Situation(bytes: bytes, ranks: ranks, nodes: nodes, largestNode: largestNode, sharedMemory: sharedMemory)
+        return rules.first { $0.applies(situation) }!.algorithm
     }
 }
 
@@ -50,18 +68,29 @@ public enum AllreducePolicy {
 public final class Allreducer {
     public let world: Communicator
     public let layout: NodeLayout
+    /// Segment size of the pipelined ring (`RingSchedule.defaultSegmentBytes`); must be
+    /// the same on every rank.
+    public let ringSegmentBytes: Int
+    /// The node's shared window, when the node has several ranks sharing memory.
+    public let nodeMemory: SharedMemoryAllreduce?
 
-    /// Collective: every rank of `world` must create it at the same point.
-    public init(world: Communicator, ranksPerNode: Int? = nil) {
+    /// Collective: every rank of `world` must create it at the same point, and release
+    /// it at the same point (the shared window is freed collectively).
+    public init(world: Communicator, ranksPerNode: Int? = nil, ringSegmentBytes: Int = RingSchedule.defaultSegmentBytes,
+                sharedMemoryPieceBytes: Int = SharedMemoryAllreduce.defaultPieceBytes, useSharedMemory: Bool = true) {
         self.world = world
+        self.ringSegmentBytes = ringSegmentBytes
         layout = NodeLayout(world: world, ranksPerNode: ranksPerNode)
+        let windowed = useSharedMemory && layout.nodesShareMemory && layout.largestNode > 1
+        nodeMemory = windowed ? SharedMemoryAllreduce(node: layout.node, worldRank: world.rank,
+                                                       pieceBytes: sharedMemoryPieceBytes) : nil
     }
 
     /// The algorithm that runs for `algorithm` (resolving `auto`) at this size.
     public func resolve(_ algorithm: AllreduceAlgorithm, bytes: Int) -> AllreduceAlgorithm {
         guard algorithm == .auto else { return algorithm }
         return AllreducePolicy.choose(bytes: bytes, ranks: world.size, nodes: layout.nodeCount,
-                                      largestNode: layout.largestNode)
+                                      largestNode: layout.largestNode, sharedMemory: nodeMemory != nil)
     }
 
     /// All-reduces `buffer` in place on every rank.
@@ -71,9 +100,11 @@ public final class Allreducer {
                                                algorithm: AllreduceAlgorithm = .auto) {
         switch resolve(algorithm, bytes: buffer.count * MemoryLayout<T>.stride) {
         case .auto, .ring:
-            ringAllreduce(buffer, reduction, over: world)
-        case .hierarchical:
-            hierarchicalAllreduce(buffer, reduction, layout: layout)
+            ringAllreduce(buffer, reduction, over: world, segmentBytes: ringSegmentBytes)
+        case .sharedMemory where layout.nodeCount == 1 && nodeMemory != nil:
+            nodeMemory!.allreduce(buffer, reduction)
+        case .hierarchical, .sharedMemory:
+            hierarchicalAllreduce(buffer, reduction, layout: layout, nodeMemory: nodeMemory, segmentBytes: ringSegmentBytes)
         case .recursiveDoubling:
             recursiveDoublingAllreduce(buffer, reduction, over: world)
         case .mpi:

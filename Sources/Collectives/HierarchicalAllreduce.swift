@@ -14,17 +14,27 @@ import ChorusMPI
 /// With N nodes of k ranks, the network carries only the leaders' ring:
 /// 2(N−1)/N · n·w bytes per leader instead of 2(Nk−1)/(Nk) · n·w per rank over links
 /// shared by k ranks, and N−1 ring latencies instead of Nk−1. The price is the two
-/// intra-node stages, cheap on shared memory. `average` scales once, on the leaders,
+/// intra-node stages, cheap on shared memory: with `nodeMemory` they go through the
+/// node's shared window (`SharedMemoryAllreduce`) instead of messages. `average` scales once, on the leaders,
 /// by 1/(total ranks), before the broadcast, so every rank ends bitwise identical.
 @_specialize(exported: true, where T == Float)
 @_specialize(exported: true, where T == Double)
 public func hierarchicalAllreduce<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>, _ reduction: Reduction = .sum,
-                                                       layout: NodeLayout) {
+                                                       layout: NodeLayout, nodeMemory: SharedMemoryAllreduce? = nil,
+                                                       segmentBytes: Int = RingSchedule.defaultSegmentBytes) {
     guard layout.world.size > 1 else { return }
-    reduce(buffer, .sum, root: 0, over: layout.node)
+    if let nodeMemory {
+        nodeMemory.allreduce(buffer, .sum, resultOnRank: 0)
+    } else {
+        reduce(buffer, .sum, root: 0, over: layout.node, segmentBytes: segmentBytes)
+    }
     if let leaders = layout.leaders {
-        ringAllreduce(buffer, .sum, over: leaders)
+        ringAllreduce(buffer, .sum, over: leaders, segmentBytes: segmentBytes)
         if reduction == .average { Kernels.scale(buffer, by: 1 / T(layout.world.size)) }
     }
-    broadcast(buffer, root: 0, over: layout.node)
+    if let nodeMemory {
+        nodeMemory.broadcast(buffer, root: 0)
+    } else {
+        broadcast(buffer, root: 0, over: layout.node)
+    }
 }

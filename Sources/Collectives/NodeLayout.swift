@@ -23,15 +23,25 @@ public final class NodeLayout {
     /// Ranks per node, largest and smallest.
     public let largestNode: Int
     public let smallestNode: Int
+    /// Whether the ranks of every node share memory (always, unless a forced grouping
+    /// spans machines), so node stages can use a shared window. The same on all ranks.
+    public let nodesShareMemory: Bool
 
     /// Collective: every rank of `world` must call it.
     public init(world: Communicator, ranksPerNode: Int? = nil) {
         self.world = world
         let forced = ranksPerNode ?? getenv(Self.environmentVariable).flatMap { Int(String(cString: $0)) }
+        let machine = world.splitByNode()
         if let k = forced, k >= 1 {
             node = world.split(color: world.rank / k, key: world.rank)
+            // A forced node shares memory if all its ranks are on one machine: same
+            // lowest world rank among the ranks sharing memory with them.
+            let machineID = machine.mpiAllreduce(Int32(world.rank), op: .min)
+            let sameMachine = node.mpiAllreduce(machineID, op: .min) == node.mpiAllreduce(machineID, op: .max)
+            nodesShareMemory = world.allAgree(sameMachine)
         } else {
-            node = world.splitByNode()
+            node = machine
+            nodesShareMemory = true
         }
         let isLeader = node.rank == 0
         let leaderGroup = world.split(color: isLeader ? 0 : 1, key: world.rank)

@@ -35,9 +35,21 @@ public func recursiveDoublingAllreduce<T: CollectiveScalar, G: PointToPoint>(_ b
 
     // Messages are [count low 24 bits, count high bits, data…]: both halves are exact in a Float.
     let header = 2
-    let outgoing = UnsafeMutableBufferPointer<T>.allocate(capacity: n + header)
-    let incoming = UnsafeMutableBufferPointer<T>.allocate(capacity: n + header)
-    defer { outgoing.deallocate(); incoming.deallocate() }
+    Scratch.withBuffer(of: T.self, count: 2 * (n + header)) { scratch in
+        recursiveDoubling(buffer, reduction, over: group, powerOfTwo: powerOfTwo,
+                          outgoing: UnsafeMutableBufferPointer(rebasing: scratch[0..<(n + header)]),
+                          incoming: UnsafeMutableBufferPointer(rebasing: scratch[(n + header)...]))
+    }
+}
+
+/// The three phases, with message buffers of n + 2 elements (header, then data).
+private func recursiveDoubling<T: CollectiveScalar, G: PointToPoint>(_ buffer: UnsafeMutableBufferPointer<T>,
+                                                                      _ reduction: Reduction, over group: G, powerOfTwo: Int,
+                                                                      outgoing: UnsafeMutableBufferPointer<T>,
+                                                                      incoming: UnsafeMutableBufferPointer<T>) {
+    let p = group.size, r = group.rank, n = buffer.count
+    let extra = p - powerOfTwo
+    let header = 2
     outgoing[0] = T(n & 0xFF_FFFF)
     outgoing[1] = T(n >> 24)
     let data = UnsafeMutableBufferPointer(rebasing: outgoing[header...])

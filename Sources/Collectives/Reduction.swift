@@ -15,8 +15,8 @@ public typealias CollectiveScalar = MPIScalar & BinaryFloatingPoint & SIMDScalar
 /// written over SIMD vectors of 64 bytes so the reduction keeps up with memory.
 enum Kernels {
     /// `accumulator[i] = (accumulator[i] + addend[i]) * scale` (scale 1: plain add).
-    @_specialize(exported: true, where T == Float)
-    @_specialize(exported: true, where T == Double)
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     static func add<T: CollectiveScalar>(_ addend: UnsafeBufferPointer<T>, into accumulator: UnsafeMutableBufferPointer<T>,
                                          scale: T = 1) {
         precondition(addend.count == accumulator.count)
@@ -60,9 +60,49 @@ enum Kernels {
         return i
     }
 
+    /// `output[i] = (a[i] + b[i]) * scale`: the first addition of a many-way sum,
+    /// without copying one operand into place first.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    static func sum<T: CollectiveScalar>(_ a: UnsafeBufferPointer<T>, _ b: UnsafeBufferPointer<T>,
+                                         into output: UnsafeMutableBufferPointer<T>, scale: T = 1) {
+        precondition(a.count == output.count && b.count == output.count)
+        guard let x = a.baseAddress, let y = b.baseAddress, let z = output.baseAddress else { return }
+        let n = output.count
+        var i = 0
+        if MemoryLayout<T>.stride == 4 {
+            i = sumVectors(SIMD16<T>.self, z, x, y, n, scale)
+        } else if MemoryLayout<T>.stride == 8 {
+            i = sumVectors(SIMD8<T>.self, z, x, y, n, scale)
+        }
+        while i < n {
+            z[i] = (x[i] + y[i]) * scale
+            i += 1
+        }
+    }
+
+    @inline(__always)
+    private static func sumVectors<V: SIMD>(_: V.Type, _ z: UnsafeMutablePointer<V.Scalar>, _ x: UnsafePointer<V.Scalar>,
+                                            _ y: UnsafePointer<V.Scalar>, _ n: Int, _ scale: V.Scalar) -> Int
+        where V.Scalar: BinaryFloatingPoint {
+        let width = V.scalarCount
+        let out = UnsafeMutableRawPointer(z), left = UnsafeRawPointer(x), right = UnsafeRawPointer(y)
+        let stride = MemoryLayout<V.Scalar>.stride * width
+        var i = 0, offset = 0
+        let factor = V(repeating: scale)
+        while i + width <= n {
+            var sum = left.loadUnaligned(fromByteOffset: offset, as: V.self) + right.loadUnaligned(fromByteOffset: offset, as: V.self)
+            if scale != 1 { sum *= factor }
+            out.storeBytes(of: sum, toByteOffset: offset, as: V.self)
+            i += width
+            offset += stride
+        }
+        return i
+    }
+
     /// `buffer[i] *= factor`
-    @_specialize(exported: true, where T == Float)
-    @_specialize(exported: true, where T == Double)
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     static func scale<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>, by factor: T) {
         guard var a = buffer.baseAddress else { return }
         for _ in 0..<buffer.count {

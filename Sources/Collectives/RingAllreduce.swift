@@ -120,12 +120,20 @@ public struct RingSchedule {
     func run<T: CollectiveScalar, G: PointToPoint>(_ buffer: UnsafeMutableBufferPointer<T>, steps: Range<Int>,
                                                    _ reduction: Reduction, over group: G) {
         guard ranks > 1, chunks.count > 0, !steps.isEmpty else { return }
+        // Two scratch buffers for incoming reduce-scatter chunks (step parity); the
+        // all-gather half receives straight into the buffer and needs none.
+        let reduces = steps.lowerBound < ranks - 1
+        Scratch.withBuffer(of: T.self, count: reduces ? 2 * chunks.largest : 0) { scratch in
+            run(buffer, scratch: scratch, steps: steps, reduction, over: group)
+        }
+    }
+
+    private func run<T: CollectiveScalar, G: PointToPoint>(_ buffer: UnsafeMutableBufferPointer<T>,
+                                                           scratch: UnsafeMutableBufferPointer<T>, steps: Range<Int>,
+                                                           _ reduction: Reduction, over group: G) {
         let right = mod(rank + 1), left = mod(rank - 1)
         let tag = CollectiveTag.ring
         let lastReduceStep = ranks - 2
-        // Two scratch buffers for incoming reduce-scatter chunks (step parity).
-        let scratch = UnsafeMutableBufferPointer<T>.allocate(capacity: 2 * chunks.largest)
-        defer { scratch.deallocate() }
 
         /// Where segment k of step t's incoming chunk lands: scratch while reducing,
         /// the buffer itself while gathering.

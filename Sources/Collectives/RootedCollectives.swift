@@ -35,11 +35,12 @@ public enum BroadcastTuning {
 @_specialize(exported: true, where T == Float, G == Communicator)
 @_specialize(exported: true, where T == Double, G == Communicator)
 public func reduce<T: CollectiveScalar, G: PointToPoint>(_ buffer: UnsafeMutableBufferPointer<T>, _ reduction: Reduction = .sum,
-                                                         root: Int, over group: G) {
+                                                         root: Int, over group: G,
+                                                         segmentBytes: Int = RingSchedule.defaultSegmentBytes) {
     let p = group.size
     precondition((0..<p).contains(root), "reduce root \(root) is not a rank of a group of \(p)")
     guard p > 1 else { return }
-    let mine = ringReduceScatter(buffer, reduction, over: group)
+    let mine = ringReduceScatter(buffer, reduction, over: group, segmentBytes: segmentBytes)
     let chunks = Chunking(count: buffer.count, parts: p)
     if group.rank == root {
         let receives = (0..<p).filter { $0 != root }.map { source in

@@ -15,9 +15,9 @@ struct CollectiveChecks {
     /// `CHORUS_TEST_VERBOSE=1` names each check as it finishes, to find a hang.
     let verbose = ProcessInfo.processInfo.environment["CHORUS_TEST_VERBOSE"] == "1"
 
-    init(world: Communicator, ranksPerNode: Int? = nil) {
+    init(world: Communicator, ranksPerNode: Int? = nil, useSharedMemory: Bool = true) {
         self.world = world
-        allreducer = Allreducer(world: world, ranksPerNode: ranksPerNode)
+        allreducer = Allreducer(world: world, ranksPerNode: ranksPerNode, useSharedMemory: useSharedMemory)
     }
 
     /// Sizes that exercise the edges of the chunking: empty, single element, fewer
@@ -31,7 +31,7 @@ struct CollectiveChecks {
         if verbose && world.rank == 0 { print("check \(name)"); fflush(stdout) }
         let everywhere = world.allAgree(ok)
         if everywhere { passed += 1 } else { failed += 1 }
-        if world.rank == 0 && !everywhere { print("FAIL \(name) at \(world.size) ranks, \(allreducer.layout.description)") }
+        if world.rank == 0 && !everywhere { print("FAIL \(name) at \(world.size) ranks, \(allreducer.layout.description)\(allreducer.nodeMemory == nil ? "" : ", shared window")") }
     }
 
     /// Integer-valued inputs: every summation order gives the exact same float, so the

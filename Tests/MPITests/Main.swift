@@ -27,12 +27,15 @@ enum ChorusMPITests {
             var checks = CollectiveChecks(world: world)
             checks.runAll()
             checks.runBuildingBlocks()
-            // Hierarchical again under simulated node groupings (the last node may be smaller).
+            // Hierarchical again under simulated node groupings (the last node may be
+            // smaller), with node stages through the shared window and through messages.
             for ranksPerNode in [1, 2, 3] where ranksPerNode < world.size {
-                var grouped = CollectiveChecks(world: world, ranksPerNode: ranksPerNode)
-                grouped.runAll(algorithms: [.hierarchical, .auto])
-                checks.passed += grouped.passed
-                checks.failed += grouped.failed
+                for useSharedMemory in [true, false] {
+                    var grouped = CollectiveChecks(world: world, ranksPerNode: ranksPerNode, useSharedMemory: useSharedMemory)
+                    grouped.runAll(algorithms: [.hierarchical, .sharedMemory, .auto])
+                    checks.passed += grouped.passed
+                    checks.failed += grouped.failed
+                }
             }
             if world.rank == 0 { print("collectives at \(world.size) ranks: \(checks.passed) passed, \(checks.failed) failed") }
             failed = checks.failed

@@ -43,7 +43,7 @@ for p in $RANKS; do
 done
 
 echo "== ranks passing different lengths to one all-reduce: an error naming the ranks, not a hang"
-for algorithm in ring hierarchical recursive-doubling; do
+for algorithm in ring hierarchical recursive-doubling shared-memory; do
   for p in 2 3 4; do
     expect_failure "$algorithm, $p ranks, rank 1 one element longer" "disagree on the element count: rank [0-9]+ has [0-9]+, rank [0-9]+ has" \
       $MPIRUN -n "$p" "$BIN/chorus-mpi-tests" mismatched-length "$algorithm"

@@ -1,0 +1,121 @@
+import ArgumentParser
+import ChorusCLI
+import ChorusMPI
+import Collectives
+import Foundation
+import Training
+
+/// `mpirun -n P allreduce-bench`: every all-reduce algorithm against MPI_Allreduce,
+/// size by size, in the style of nccl-tests.
+@main
+struct AllreduceBench: MPICommand {
+    static let configuration = CommandConfiguration(
+        commandName: "allreduce-bench",
+        abstract: "Measure Chorus's all-reduce algorithms against MPI_Allreduce over a range of message sizes.",
+        discussion: """
+            For each size (doubling from --min-bytes to --max-bytes) every algorithm is first checked \
+            against MPI_Allreduce on integer-valued floats, then timed in interleaved rounds, so slow drift \
+            of the machine affects all of them alike. Times are per call; bandwidths use the slowest rank's \
+            time. busbw = algbw * 2(p-1)/p, the bytes each rank's link carries in a ring (nccl-tests' \
+            convention), comparable across rank counts. The `memcpy` row is one core copying the same \
+            number of bytes while the other ranks do the same: the ceiling for any reduction that touches \
+            the data.
+            """)
+
+    @Option(help: "Comma-separated algorithms: \(AllreduceAlgorithm.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var algorithms: String = "ring,hierarchical,recursive-doubling,mpi,auto"
+
+    @Option(help: "Smallest message (bytes; K, M, G suffixes).")
+    var minBytes = ByteCount(bytes: 4)
+
+    @Option(help: "Largest message.")
+    var maxBytes = ByteCount(bytes: 64 << 20)
+
+    @Option(parsing: .unconditional, help: "Multiply the size by this between rows.")
+    var stepFactor: Int = 2
+
+    @Option(parsing: .unconditional, help: "Timed calls per algorithm and size (default: more for small sizes).")
+    var iterations: Int?
+
+    @Option(parsing: .unconditional, help: "Untimed calls per algorithm and size before timing.")
+    var warmup: Int = 3
+
+    @Option(parsing: .unconditional, help: "Interleaved rounds the timed calls are split into.")
+    var rounds: Int = 4
+
+    @Option(help: "Write the results as CSV to this file (atomically).")
+    var csv: String?
+
+    @Option(parsing: .unconditional,
+            help: "Treat each block of this many consecutive ranks as one node (default: ranks sharing memory; also CHORUS_RANKS_PER_NODE).")
+    var ranksPerNode: Int?
+
+    @Option(help: "Segment size of the pipelined ring (tuning; the same on every rank).")
+    var segmentBytes = ByteCount(bytes: RingSchedule.defaultSegmentBytes)
+
+    @Flag(help: "Leave out the memcpy ceiling row.")
+    var noMemcpy = false
+
+    func parsedAlgorithms() throws -> [AllreduceAlgorithm] {
+        let names = algorithms.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let parsed = try names.map { name in
+            guard let algorithm = AllreduceAlgorithm(rawValue: name) else {
+                throw ValidationError("--algorithms: unknown algorithm '\(name)' (choose from \(AllreduceAlgorithm.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            return algorithm
+        }
+        guard !parsed.isEmpty else { throw ValidationError("--algorithms must name at least one algorithm") }
+        return parsed
+    }
+
+    func validate() throws {
+        _ = try parsedAlgorithms()
+        guard minBytes.bytes >= 4 else { throw ValidationError("--min-bytes must be at least 4 (one float32), got \(minBytes.bytes)") }
+        guard minBytes <= maxBytes else { throw ValidationError("--min-bytes (\(minBytes)) is larger than --max-bytes (\(maxBytes))") }
+        guard maxBytes.bytes <= 1 << 32 else { throw ValidationError("--max-bytes must be at most 4G") }
+        guard stepFactor >= 2 else { throw ValidationError("--step-factor must be at least 2 (got \(stepFactor))") }
+        if let iterations, iterations < 1 { throw ValidationError("--iterations must be at least 1 (got \(iterations))") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must not be negative (got \(warmup))") }
+        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1 (got \(rounds))") }
+        guard segmentBytes.bytes >= 4 else { throw ValidationError("--segment-bytes must be at least 4") }
+        if let ranksPerNode, ranksPerNode < 1 { throw ValidationError("--ranks-per-node must be at least 1 (got \(ranksPerNode))") }
+    }
+
+    /// Message sizes from min to max, multiplied by the step factor, rounded down to
+    /// whole float32 elements.
+    var sizes: [Int] {
+        var sizes: [Int] = []
+        var bytes = minBytes.bytes
+        while bytes <= maxBytes.bytes {
+            sizes.append(bytes / 4 * 4)
+            bytes *= stepFactor
+        }
+        return sizes
+    }
+
+    func run(world: Communicator) throws {
+        let bench = AllreduceBenchmark(world: world, allreducer: Allreducer(world: world, ranksPerNode: ranksPerNode,
+                                                                         ringSegmentBytes: segmentBytes.bytes),
+                                       algorithms: try parsedAlgorithms(), warmup: warmup, rounds: rounds,
+                                       fixedIterations: iterations, includeMemcpy: !noMemcpy)
+        let report = BenchmarkReport(world: world, layout: bench.allreducer.layout)
+        report.printHeader(maxBytes: maxBytes.bytes)
+        var rows: [BenchmarkRow] = []
+        for bytes in sizes {
+            let measured = bench.measure(bytes: bytes)
+            report.printRows(measured)
+            rows += measured
+        }
+        report.printSummary(rows)
+        if let csv {
+            try world.together("writing \(csv)") {
+                if world.rank == 0 { try AtomicFile.write(BenchmarkReport.csv(rows), to: csv) }
+            }
+            if world.rank == 0 { print("# wrote \(csv)") }
+        }
+        if rows.contains(where: { !$0.correct }) {
+            if world.rank == 0 { ConsoleLog.error("some results differ from MPI_Allreduce (see the correct column)", rank: 0, worldSize: 1) }
+            throw ReportedFailure()
+        }
+    }
+}
