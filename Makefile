@@ -20,7 +20,7 @@ export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 export OMPI_MCA_rmaps_base_oversubscribe := 1
 export OMPI_MCA_mpi_yield_when_idle := 1
 
-.PHONY: all deps build test unit-test mpi-test demo clean
+.PHONY: all deps build test unit-test mpi-test demo bench-allreduce clean
 
 all: build
 
@@ -50,6 +50,17 @@ mpi-test: build
 # The main job: four ranks train LeNet-5 on Fashion-MNIST with Chorus's ring all-reduce.
 demo: build
 	mpirun -n $(RANKS) $(BIN)/ddp-train --model lenet --epochs $(EPOCHS)
+
+# All-reduce algorithms against MPI_Allreduce at 2 and 4 ranks, 4 B to 64 MiB:
+# tables on the console, CSVs in Benchmarks/results (see docs/collectives.md).
+BENCH_RANKS ?= 2 4
+bench-allreduce: build
+	mkdir -p Benchmarks/results
+	for p in $(BENCH_RANKS); do \
+	  mpirun -n $$p $(BIN)/allreduce-bench --min-bytes 4 --max-bytes 64M \
+	    --algorithms shared-memory,ring,hierarchical,recursive-doubling,mpi,auto \
+	    --csv Benchmarks/results/allreduce-$$p-ranks.csv || exit 1; \
+	done
 
 clean:
 	rm -rf .build

@@ -21,6 +21,7 @@ static inline MPI_Request chorus_request_null(void) { return MPI_REQUEST_NULL; }
 static inline MPI_Status *chorus_status_ignore(void) { return MPI_STATUS_IGNORE; }
 static inline MPI_Errhandler chorus_errors_return(void) { return MPI_ERRORS_RETURN; }
 static inline int chorus_any_source(void) { return MPI_ANY_SOURCE; }
+static inline int chorus_any_tag(void) { return MPI_ANY_TAG; }
 static inline int chorus_undefined(void) { return MPI_UNDEFINED; }
 static inline int chorus_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
 static inline int chorus_thread_multiple(void) { return MPI_THREAD_MULTIPLE; }

@@ -162,6 +162,16 @@ public final class Communicator: @unchecked Sendable {
         }
     }
 
+    /// Lets the MPI library advance transfers in flight (one `MPI_Iprobe`). Code that
+    /// waits outside MPI (a spin on shared memory) must call it: a peer's large send
+    /// completes only when this rank's progress engine acknowledges it, and a rank
+    /// spinning elsewhere would leave that peer waiting forever.
+    public func progress(file: StaticString = #fileID, line: UInt = #line) {
+        var flag: Int32 = 0
+        check(MPI_Iprobe(chorus_any_source(), chorus_any_tag(), handle, &flag, chorus_status_ignore()), "MPI_Iprobe",
+              file: file, line: line)
+    }
+
     /// True on every rank when `ok` is true on every rank: how ranks that each
     /// validated something locally (a file, a flag) decide together to stop, so no
     /// rank is left waiting in a collective the others never reach.

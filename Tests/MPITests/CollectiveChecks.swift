@@ -127,3 +127,26 @@ extension CollectiveChecks {
         }
     }
 }
+
+/// Algorithms that wait outside MPI must keep MPI progressing.
+extension CollectiveChecks {
+    /// A ring's last large send completes only when the receiver's MPI acknowledges it;
+    /// a receiver that has moved on to spin in the shared-memory barrier must still
+    /// drive MPI, or the sender never arrives there (this hung before it did).
+    mutating func runAlternatingMessagesAndSharedMemory() {
+        guard allreducer.nodeMemory != nil else { return }
+        var buffer = integerInput(16 << 20)
+        let expected = reference(buffer)
+        var ok = true
+        for round in 0..<6 {
+            for algorithm: AllreduceAlgorithm in [.ring, .sharedMemory, .mpi, .hierarchical, .ring, .sharedMemory] {
+                var copy = buffer
+                copy.withUnsafeMutableBufferPointer { allreducer.allreduce($0, .sum, algorithm: algorithm) }
+                ok = ok && copy == expected
+            }
+            _ = round
+        }
+        buffer.removeAll()
+        record(ok, "64 MiB all-reduces alternating ring, shared memory, MPI and hierarchical finish and agree")
+    }
+}

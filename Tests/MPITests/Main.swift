@@ -27,6 +27,7 @@ enum ChorusMPITests {
             var checks = CollectiveChecks(world: world)
             checks.runAll()
             checks.runBuildingBlocks()
+            checks.runAlternatingMessagesAndSharedMemory()
             // Hierarchical again under simulated node groupings (the last node may be
             // smaller), with node stages through the shared window and through messages.
             for ranksPerNode in [1, 2, 3] where ranksPerNode < world.size {

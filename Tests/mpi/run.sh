@@ -50,6 +50,17 @@ for algorithm in ring hierarchical recursive-doubling shared-memory; do
   done
 done
 
+echo "== allreduce-bench: runs, checks every algorithm, writes the CSV the docs describe"
+run "allreduce-bench 3 ranks, 4 B - 256 KiB" 120 $MPIRUN -n 3 "$BIN/allreduce-bench" --min-bytes 4 --max-bytes 256K \
+  --step-factor 8 --iterations 4 --rounds 2 --csv "$WORK/bench.csv"
+run "bench CSV: header, 6 sizes x 7 rows, every algorithm correct" 10 bash -c "
+  head -1 '$WORK/bench.csv' | grep -qx 'algorithm,ranks,nodes,bytes,iterations,time_us_min,time_us_avg,time_us_max,algbw_GBps,busbw_GBps,correct' &&
+  [ \$(tail -n +2 '$WORK/bench.csv' | wc -l) -eq 42 ] && ! grep -q ',false\$' '$WORK/bench.csv'"
+expect_failure "allreduce-bench with an unknown algorithm" "unknown algorithm 'tree'" \
+  $MPIRUN -n 2 "$BIN/allreduce-bench" --algorithms ring,tree
+expect_failure "allreduce-bench with --min-bytes above --max-bytes" "larger than --max-bytes" \
+  $MPIRUN -n 2 "$BIN/allreduce-bench" --min-bytes 1M --max-bytes 4K
+
 echo "== data parallel equals single process on the same global batch"
 common=(--model lenet --dataset fashion-mnist --steps 20 --lr 0.05 --momentum 0 --seed 7 --log-every 10 --threads 1)
 run "ddp-train 1 rank x batch 64" 300 $MPIRUN -n 1 "$BIN/ddp-train" "${common[@]}" --batch-size 64 --save-model "$WORK/one.safetensors"
