@@ -47,11 +47,12 @@ public enum AllreducePolicy {
         Rule(algorithm: .sharedMemory, condition: "one node whose ranks share memory") {
             $0.nodes == 1 && $0.sharedMemory
         },
-        Rule(algorithm: .recursiveDoubling, condition: "message < \(smallMessageBytes / 1024) KiB") {
-            $0.bytes < smallMessageBytes
-        },
-        Rule(algorithm: .hierarchical, condition: "several nodes, one with several ranks") {
+        Rule(algorithm: .hierarchical,
+             condition: "several nodes, one with several ranks (leaders: recursive doubling below \(smallMessageBytes >> 10) KiB, else ring)") {
             $0.nodes > 1 && $0.largestNode > 1
+        },
+        Rule(algorithm: .recursiveDoubling, condition: "message < \(smallMessageBytes >> 10) KiB") {
+            $0.bytes < smallMessageBytes
         },
         Rule(algorithm: .ring, condition: "otherwise") { _ in true },
     ]
@@ -98,13 +99,15 @@ public final class Allreducer {
     @_specialize(exported: true, where T == Double)
     public func allreduce<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>, _ reduction: Reduction = .sum,
                                                algorithm: AllreduceAlgorithm = .auto) {
-        switch resolve(algorithm, bytes: buffer.count * MemoryLayout<T>.stride) {
+        let bytes = buffer.count * MemoryLayout<T>.stride
+        switch resolve(algorithm, bytes: bytes) {
         case .auto, .ring:
             ringAllreduce(buffer, reduction, over: world, segmentBytes: ringSegmentBytes)
         case .sharedMemory where layout.nodeCount == 1 && nodeMemory != nil:
             nodeMemory!.allreduce(buffer, reduction)
         case .hierarchical, .sharedMemory:
-            hierarchicalAllreduce(buffer, reduction, layout: layout, nodeMemory: nodeMemory, segmentBytes: ringSegmentBytes)
+            hierarchicalAllreduce(buffer, reduction, layout: layout, nodeMemory: nodeMemory, segmentBytes: ringSegmentBytes,
+                                  leadersUseRecursiveDoubling: bytes < AllreducePolicy.smallMessageBytes)
         case .recursiveDoubling:
             recursiveDoublingAllreduce(buffer, reduction, over: world)
         case .mpi:

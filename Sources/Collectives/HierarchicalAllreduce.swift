@@ -3,7 +3,8 @@ import ChorusMPI
 /// Hierarchical all-reduce for ranks spread over nodes:
 ///
 ///     1. reduce inside each node to its leader      (shared memory: fast)
-///     2. ring all-reduce among the node leaders     (the network: slow)
+///     2. all-reduce among the node leaders          (the network: slow); a ring,
+///        or recursive doubling for small messages (`leadersUseRecursiveDoubling`)
 ///     3. broadcast inside each node from its leader (shared memory)
 ///
 ///     node 0: r0* r1   node 1: r2* r3   node 2: r4*      (* leader)
@@ -21,7 +22,8 @@ import ChorusMPI
 @_specialize(exported: true, where T == Double)
 public func hierarchicalAllreduce<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>, _ reduction: Reduction = .sum,
                                                        layout: NodeLayout, nodeMemory: SharedMemoryAllreduce? = nil,
-                                                       segmentBytes: Int = RingSchedule.defaultSegmentBytes) {
+                                                       segmentBytes: Int = RingSchedule.defaultSegmentBytes,
+                                                       leadersUseRecursiveDoubling: Bool = false) {
     guard layout.world.size > 1 else { return }
     if let nodeMemory {
         nodeMemory.allreduce(buffer, .sum, resultOnRank: 0)
@@ -29,7 +31,11 @@ public func hierarchicalAllreduce<T: CollectiveScalar>(_ buffer: UnsafeMutableBu
         reduce(buffer, .sum, root: 0, over: layout.node, segmentBytes: segmentBytes)
     }
     if let leaders = layout.leaders {
-        ringAllreduce(buffer, .sum, over: leaders, segmentBytes: segmentBytes)
+        if leadersUseRecursiveDoubling {
+            recursiveDoublingAllreduce(buffer, .sum, over: leaders)
+        } else {
+            ringAllreduce(buffer, .sum, over: leaders, segmentBytes: segmentBytes)
+        }
         if reduction == .average { Kernels.scale(buffer, by: 1 / T(layout.world.size)) }
     }
     if let nodeMemory {
