@@ -23,7 +23,7 @@ struct AllreduceBench: MPICommand {
             """)
 
     @Option(help: "Comma-separated algorithms: \(AllreduceAlgorithm.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var algorithms: String = "ring,hierarchical,recursive-doubling,mpi,auto"
+    var algorithms: String = "shared-memory,ring,hierarchical,recursive-doubling,mpi,auto"
 
     @Option(help: "Smallest message (bytes; K, M, G suffixes).")
     var minBytes = ByteCount(bytes: 4)
