@@ -7,6 +7,13 @@ import Foundation
 
 extension ModelKind: ExpressibleByArgument {}
 extension AllreduceAlgorithm: ExpressibleByArgument {}
+extension OptimizerKind: ExpressibleByArgument {}
+extension LearningRatePolicy.Scaling: ExpressibleByArgument {}
+
+/// How the learning rate decays after warm-up.
+public enum DecayName: String, CaseIterable, ExpressibleByArgument {
+    case constant, cosine, step
+}
 
 /// The dataset names the tools accept.
 public enum DatasetName: String, CaseIterable, ExpressibleByArgument {
@@ -38,8 +45,38 @@ public struct CommonTrainingOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Learning rate.")
     public var lr: Float = 0.05
 
-    @Option(parsing: .unconditional, help: "SGD momentum (0 for plain SGD).")
+    @Option(help: "Optimizer: \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", ")) (PyTorch's update rules).")
+    public var optimizer: OptimizerKind = .momentum
+
+    @Option(parsing: .unconditional, help: "Momentum of the momentum and nesterov optimizers (0 with momentum: plain SGD).")
     public var momentum: Float = 0.9
+
+    @Option(parsing: .unconditional, help: "Weight decay: L2 for sgd/momentum/nesterov/adam/adagrad/rmsprop, decoupled for adamw.")
+    public var weightDecay: Float?
+
+    @Option(parsing: .unconditional, help: "Adam/AdamW beta1.")
+    public var beta1: Float = 0.9
+
+    @Option(parsing: .unconditional, help: "Adam/AdamW beta2.")
+    public var beta2: Float = 0.999
+
+    @Option(parsing: .unconditional, help: "Epsilon of adam, adamw, adagrad, rmsprop (default: PyTorch's).")
+    public var eps: Float?
+
+    @Option(help: "Learning-rate scaling: none, or linear (--lr is for one rank's batch; multiplied by ranks x --accumulate).")
+    public var lrScale: LearningRatePolicy.Scaling = .none
+
+    @Option(parsing: .unconditional, help: "Linear learning-rate warm-up over this many optimizer steps.")
+    public var warmupSteps: Int = 0
+
+    @Option(help: "Decay after warm-up: constant, cosine (to 0 at the last step) or step (x --lr-gamma every --lr-step-size steps).")
+    public var lrDecay: DecayName = .constant
+
+    @Option(parsing: .unconditional, help: "Steps between decays for --lr-decay step.")
+    public var lrStepSize: Int = 1000
+
+    @Option(parsing: .unconditional, help: "Factor per decay for --lr-decay step.")
+    public var lrGamma: Float = 0.1
 
     @Option(parsing: .unconditional, help: "Seed for initialisation, shuffling and synthetic data.")
     public var seed: UInt64 = 42
@@ -65,9 +102,37 @@ public struct CommonTrainingOptions: ParsableArguments {
         guard momentum.isFinite, momentum >= 0, momentum < 1 else {
             throw ValidationError("--momentum must be in [0, 1) (got \(momentum))")
         }
+        if optimizer == .nesterov && momentum == 0 {
+            throw ValidationError("--optimizer nesterov needs --momentum above 0")
+        }
+        if let weightDecay, !(weightDecay.isFinite && weightDecay >= 0) {
+            throw ValidationError("--weight-decay must be a non-negative number (got \(weightDecay))")
+        }
+        for (name, beta) in [("--beta1", beta1), ("--beta2", beta2)] where !(beta >= 0 && beta < 1) {
+            throw ValidationError("\(name) must be in [0, 1) (got \(beta))")
+        }
+        if let eps, !(eps.isFinite && eps > 0) { throw ValidationError("--eps must be a positive number (got \(eps))") }
+        guard warmupSteps >= 0 else { throw ValidationError("--warmup-steps must not be negative (got \(warmupSteps))") }
+        guard lrStepSize >= 1 else { throw ValidationError("--lr-step-size must be at least 1 (got \(lrStepSize))") }
+        guard lrGamma.isFinite, lrGamma > 0, lrGamma <= 1 else { throw ValidationError("--lr-gamma must be in (0, 1] (got \(lrGamma))") }
         guard logEvery >= 1 else { throw ValidationError("--log-every must be at least 1 (got \(logEvery))") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1 (got \(threads))") }
         _ = try hiddenWidths()
+    }
+
+    public var optimizerSettings: OptimizerSettings {
+        // AdamW's customary default decay is 0.01 (PyTorch's); the others default to none.
+        OptimizerSettings(kind: optimizer, momentum: momentum, weightDecay: weightDecay ?? (optimizer == .adamw ? 0.01 : 0),
+                          beta1: beta1, beta2: beta2, epsilon: eps)
+    }
+
+    public var learningRatePolicy: LearningRatePolicy {
+        let decay: LearningRateSchedule.Decay = switch lrDecay {
+        case .constant: .constant
+        case .cosine: .cosine
+        case .step: .step(every: lrStepSize, gamma: lrGamma)
+        }
+        return LearningRatePolicy(scaling: lrScale, warmupSteps: warmupSteps, decay: decay)
     }
 
     public func hiddenWidths() throws -> [Int] {

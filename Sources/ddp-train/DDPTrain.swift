@@ -29,19 +29,40 @@ struct DDPTrain: MPICommand {
             help: "Treat each block of this many consecutive ranks as one node (default: ranks sharing memory; also CHORUS_RANKS_PER_NODE).")
     var ranksPerNode: Int?
 
+    @Option(parsing: .unconditional, help: "Gradient bucket cap in MiB (the first bucket is capped at 1 MiB, as in PyTorch DDP).")
+    var bucketMb: Double = Double(BucketPlan.defaultCapBytes) / Double(1 << 20)
+
+    @Flag(help: "Reduce the gradient buckets after backward instead of during it (for comparison; same results).")
+    var noOverlap = false
+
+    @Option(parsing: .unconditional, help: "Micro-batches per optimizer step; gradients are communicated only on the last (DDP's no_sync).")
+    var accumulate: Int = 1
+
+    @Option(help: ArgumentHelp("Write a Chrome trace-event timeline of every rank here (JSON; ui.perfetto.dev).", valueName: "file"))
+    var trace: String?
+
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1 (got \(batchSize))") }
         if let ranksPerNode, ranksPerNode < 1 {
             throw ValidationError("--ranks-per-node must be at least 1 (got \(ranksPerNode))")
         }
+        guard bucketMb.isFinite, bucketMb > 0 else { throw ValidationError("--bucket-mb must be a positive number (got \(bucketMb))") }
+        guard accumulate >= 1 else { throw ValidationError("--accumulate must be at least 1 (got \(accumulate))") }
     }
 
     func run(world: Communicator) throws {
-        let options = DataParallelOptions(
+        var options = DataParallelOptions(
             model: try common.modelDescription(), dataset: common.datasetChoice, epochs: common.epochs,
-            maxSteps: common.steps, batchPerRank: batchSize, learningRate: common.lr, momentum: common.momentum,
-            seed: common.seed, allreduce: allreduce, ranksPerNode: ranksPerNode, saveModel: common.saveModel, metricsJSON: common.metricsJson,
-            logEvery: common.logEvery, threads: common.threads)
+            maxSteps: common.steps, batchPerRank: batchSize, learningRate: common.lr, optimizer: common.optimizerSettings,
+            seed: common.seed, allreduce: allreduce, ranksPerNode: ranksPerNode, saveModel: common.saveModel,
+            metricsJSON: common.metricsJson, logEvery: common.logEvery, threads: common.threads)
+        options.schedule = common.learningRatePolicy
+        options.accumulate = accumulate
+        let capBytes = max(4, Int(bucketMb * Double(1 << 20)))
+        options.bucketCapBytes = capBytes
+        options.firstBucketCapBytes = min(BucketPlan.defaultFirstCapBytes, capBytes)
+        options.overlap = !noOverlap
+        options.tracePath = trace
         _ = try DataParallelTrainer(options: options, world: world).run()
     }
 }

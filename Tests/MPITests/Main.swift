@@ -11,6 +11,7 @@ import Glibc
 ///
 ///     chorus-mpi-tests collectives            every all-reduce vs MPI_Allreduce
 ///     chorus-mpi-tests mismatched-length ALG  rank 1 passes a longer buffer: must abort
+///     chorus-mpi-tests check-trace FILE P     a Chrome trace with every phase on P ranks
 ///     chorus-mpi-tests compare-models A B T   max relative difference of two model files <= T
 ///     chorus-mpi-tests check-metrics FILE K=V... metrics JSON has these keys; `K>=V` bounds a number
 ///
@@ -49,6 +50,9 @@ enum ChorusMPITests {
             buffer.withUnsafeMutableBufferPointer { allreducer.allreduce($0, .sum, algorithm: algorithm) }
             if world.rank == 0 { print("mismatched-length: the all-reduce returned instead of reporting the mismatch") }
             failed = 1
+        case "check-trace" where arguments.count == 3:
+            failed = checkTrace(arguments[1], ranks: Int(arguments[2]) ?? 0) ? 0 : 1
+            if world.rank == 0 { print("check-trace: \(1 - failed) passed, \(failed) failed") }
         case "compare-models" where arguments.count == 4:
             failed = compareModels(arguments[1], arguments[2], tolerance: Float(arguments[3]) ?? 0) ? 0 : 1
             if world.rank == 0 { print("compare-models: \(1 - failed) passed, \(failed) failed") }
@@ -91,6 +95,31 @@ enum ChorusMPITests {
             }
         }
         return ok
+    }
+
+    /// A trace from `ddp-train --trace`: valid JSON, and for every rank forward,
+    /// backward, all-reduce (on the communication track) and optimizer spans with
+    /// non-negative times, each all-reduce inside its step's window.
+    static func checkTrace(_ path: String, ranks: Int) -> Bool {
+        guard let data = try? AtomicFile.read(path),
+              let object = try? JSONSerialization.jsonObject(with: Data(data)) as? [String: Any],
+              let events = object["traceEvents"] as? [[String: Any]] else {
+            print("cannot read a trace-event JSON object from \(path)")
+            return false
+        }
+        var ok = true
+        for rank in 0..<ranks {
+            let spans = events.filter { ($0["pid"] as? Int) == rank && ($0["ph"] as? String) == "X" }
+            let categories = Set(spans.compactMap { $0["cat"] as? String })
+            let needed: Set<String> = ["forward", "backward", "allreduce", "optimizer"]
+            let allreduceTracks = Set(spans.filter { ($0["cat"] as? String) == "allreduce" }.compactMap { $0["tid"] as? Int })
+            let sane = spans.allSatisfy { (($0["ts"] as? Double) ?? -1) >= 0 && (($0["dur"] as? Double) ?? -1) >= 0 }
+            print("rank \(rank): \(spans.count) spans, categories \(categories.sorted()), all-reduce on tracks \(allreduceTracks.sorted())")
+            ok = ok && needed.isSubset(of: categories) && allreduceTracks == [1] && sane
+        }
+        let named = events.filter { ($0["name"] as? String) == "process_name" }.count
+        print("\(named) process tracks")
+        return ok && named == ranks
     }
 
     /// Compares two safetensors model files tensor by tensor.

@@ -55,18 +55,3 @@ final class SafetensorsTests: XCTestCase {
         XCTAssertThrowsError(try AtomicFile.write("x", to: directory + "/missing/f"))
     }
 }
-
-final class SGDTests: XCTestCase {
-    func testMomentumFollowsPyTorchsConvention() {
-        var values: [Float] = [1, 2]
-        var gradients: [Float] = [0.5, -1]
-        let sgd = SGD(learningRate: 0.1, momentum: 0.9)
-        values.withUnsafeMutableBufferPointer { v in gradients.withUnsafeMutableBufferPointer { sgd.step(values: v, gradients: $0) } }
-        XCTAssertEqual(values[0], 1 - 0.1 * 0.5, accuracy: 1e-7)
-        gradients = [0.5, -1]
-        values.withUnsafeMutableBufferPointer { v in gradients.withUnsafeMutableBufferPointer { sgd.step(values: v, gradients: $0) } }
-        // v = 0.9·0.5 + 0.5 = 0.95
-        XCTAssertEqual(values[0], 0.95 - 0.1 * 0.95, accuracy: 1e-6)
-        XCTAssertEqual(values[1], 2 + 0.1 + 0.1 * 1.9, accuracy: 1e-6)
-    }
-}

@@ -76,6 +76,29 @@ run "mlp 3 x 8 ends with the parameters of 1 x 24" 60 \
 run "a different model is detected as different" 60 \
   bash -c "! $MPIRUN -n 1 $BIN/chorus-mpi-tests compare-models $WORK/one.safetensors $WORK/mlp1.safetensors 1e-4"
 
+echo "== DDP engine: buckets reduced during backward give the same bits as after it"
+ddp=(--model mlp --hidden 256,256,128 --dataset synthetic --steps 10 --threads 1 --batch-size 16 --bucket-mb 0.1 --seed 5 --log-every 5)
+for p in 2 3; do
+  run "ddp-train $p ranks, overlap (adam, 5 buckets)" 300 $MPIRUN -n "$p" "$BIN/ddp-train" "${ddp[@]}" --optimizer adam --lr 0.001 \
+    --save-model "$WORK/overlap$p.safetensors" --metrics-json "$WORK/overlap$p.json" --trace "$WORK/trace$p.json"
+  run "ddp-train $p ranks, --no-overlap" 300 $MPIRUN -n "$p" "$BIN/ddp-train" "${ddp[@]}" --optimizer adam --lr 0.001 \
+    --no-overlap --save-model "$WORK/serial$p.safetensors"
+  run "$p ranks: overlap and no-overlap parameters are bitwise identical" 60 \
+    $MPIRUN -n 1 "$BIN/chorus-mpi-tests" compare-models "$WORK/overlap$p.safetensors" "$WORK/serial$p.safetensors" 0
+  run "$p ranks: metrics report buckets and overlap" 30 $MPIRUN -n 1 "$BIN/chorus-mpi-tests" check-metrics "$WORK/overlap$p.json" \
+    'buckets>=3' bucket_bytes comm_seconds exposed_comm_seconds overlap_fraction overlap=1 optimizer=adam
+  run "$p ranks: the trace has forward, backward, all-reduce and optimizer spans on every rank" 30 \
+    $MPIRUN -n 1 "$BIN/chorus-mpi-tests" check-trace "$WORK/trace$p.json" "$p"
+done
+
+echo "== gradient accumulation: 4 micro-batches of 16 equal one batch of 64"
+acc=(--model lenet --dataset fashion-mnist --steps 8 --threads 1 --seed 11 --lr 0.05 --log-every 4)
+run "ddp-train 2 ranks, batch 16, --accumulate 4" 300 $MPIRUN -n 2 "$BIN/ddp-train" "${acc[@]}" --batch-size 16 --accumulate 4 \
+  --save-model "$WORK/acc4.safetensors"
+run "ddp-train 2 ranks, batch 64" 300 $MPIRUN -n 2 "$BIN/ddp-train" "${acc[@]}" --batch-size 64 --save-model "$WORK/acc1.safetensors"
+run "accumulated and large-batch parameters agree (max relative difference 1e-5)" 60 \
+  $MPIRUN -n 1 "$BIN/chorus-mpi-tests" compare-models "$WORK/acc4.safetensors" "$WORK/acc1.safetensors" 1e-5
+
 echo "== Fashion-MNIST accuracy: 4 ranks, 2 epochs, default batch and learning rate"
 run "ddp-train lenet 4 ranks 2 epochs" 900 $MPIRUN -n 4 "$BIN/ddp-train" --model lenet --epochs 2 --log-every 100 \
   --metrics-json "$WORK/metrics.json"
@@ -102,6 +125,10 @@ expect_failure "--batch-size 0" "batch-size must be at least 1" $MPIRUN -n 4 "$B
 expect_failure "unknown model" "model" $MPIRUN -n 4 "$BIN/ddp-train" --model resnet
 expect_failure "--lr -1" "lr must be a positive" $MPIRUN -n 2 "$BIN/ddp-train" --lr -1
 expect_failure "malformed --hidden" "hidden must be positive integers" $MPIRUN -n 2 "$BIN/ddp-train" --model mlp --hidden 512,x
+expect_failure "--accumulate 0" "accumulate must be at least 1" $MPIRUN -n 2 "$BIN/ddp-train" --accumulate 0
+expect_failure "--bucket-mb 0" "bucket-mb must be a positive number" $MPIRUN -n 2 "$BIN/ddp-train" --bucket-mb 0
+expect_failure "unknown optimizer" "optimizer" $MPIRUN -n 2 "$BIN/ddp-train" --optimizer lion
+expect_failure "nesterov without momentum" "nesterov needs --momentum above 0" $MPIRUN -n 2 "$BIN/ddp-train" --optimizer nesterov --momentum 0
 expect_failure "global batch larger than the dataset" "fewer than one global batch" \
   $MPIRUN -n 2 "$BIN/ddp-train" --batch-size 40000 --dataset synthetic
 expect_failure "unwritable model path" "cannot write" $MPIRUN -n 2 "$BIN/ddp-train" --dataset synthetic --steps 1 \

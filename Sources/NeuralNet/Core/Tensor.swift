@@ -29,6 +29,13 @@ public struct Tensor: Equatable, Sendable {
 
     public var count: Int { storage.count }
 
+    /// Multiplies every element by `factor`.
+    public mutating func scale(by factor: Float) {
+        storage.withUnsafeMutableBufferPointer { values in
+            for i in values.indices { values[i] *= factor }
+        }
+    }
+
     /// The leading (batch) dimension.
     public var batch: Int { shape.first ?? 0 }
 

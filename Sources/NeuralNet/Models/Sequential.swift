@@ -67,16 +67,18 @@ public final class Sequential {
 
     public var outputShape: [Int] { shapes.last! }
 
-    public func forward(_ input: Tensor, training: Bool) -> (output: Tensor, tape: Tape) {
+    /// `layerDone(i)` is called after layer i's forward (for timelines).
+    public func forward(_ input: Tensor, training: Bool, layerDone: ((Int) -> Void)? = nil) -> (output: Tensor, tape: Tape) {
         precondition(Array(input.shape.dropFirst()) == inputShape,
                      "model expects items of shape \(inputShape), got \(Array(input.shape.dropFirst()))")
         var x = input
         var saved: [Saved] = []
         saved.reserveCapacity(layers.count)
-        for layer in layers {
+        for (index, layer) in layers.enumerated() {
             let (y, s) = layer.forward(x, training: training)
             saved.append(s)
             x = y
+            layerDone?(index)
         }
         return (x, Tape(saved: saved))
     }

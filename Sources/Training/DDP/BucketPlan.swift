@@ -1,0 +1,77 @@
+import NeuralNet
+
+/// Which gradients are all-reduced together, and when each group is ready.
+///
+/// Parameters are assigned to buckets in reverse layer order, the order backward
+/// produces their gradients (PyTorch DDP's `Reducer`, Horovod's fusion buffer). Because
+/// `FlatParameters` lays parameters out in layer order, a run of parameters in reverse
+/// order is a contiguous range of the flat gradient buffer: a bucket is just a range,
+/// reduced in place, with no copy in or out.
+///
+///     flat gradients:  [ conv1 | conv2 | fc1 ............ | fc2 | fc3 ]
+///     buckets:           └─── bucket 2 ───┘ └─ bucket 1 ─┘ └─ bucket 0 ┘
+///     reduced in order:  0 (ready after fc2's backward), 1, 2
+///
+/// A bucket closes when adding the next parameter tensor would exceed the cap; a
+/// tensor larger than the cap gets a bucket of its own (tensors are never split). The
+/// first bucket is capped lower, as in DDP, so communication starts as early as
+/// possible. The plan depends only on the model's layout and the caps, so every rank
+/// computes the same one; the trainer checks that they agree anyway.
+public struct BucketPlan: Equatable, Sendable {
+    public struct Bucket: Equatable, Sendable {
+        /// Elements of the flat gradient buffer.
+        public let range: Range<Int>
+        /// The lowest layer index with a parameter in the bucket: once that layer's
+        /// backward has run, every gradient in the bucket is final.
+        public let readyAfterLayer: Int
+        /// Parameter names, for logs and traces.
+        public let parameters: [String]
+    }
+
+    /// 25 MiB, PyTorch DDP's `bucket_cap_mb`: large enough that per-call latency (a few
+    /// µs here, tens over a network) is amortised, small enough that a 10 M-parameter
+    /// model is cut into a few buckets whose reduction overlaps the rest of backward.
+    public static let defaultCapBytes = 25 << 20
+    /// 1 MiB for the first bucket (DDP's `first_bucket_bytes`): the last layers' small
+    /// gradients start travelling while backward has most of its work still ahead.
+    public static let defaultFirstCapBytes = 1 << 20
+
+    /// In reduction order: bucket 0 holds the last layers' gradients.
+    public let buckets: [Bucket]
+
+    public init(slots: [ParameterSlot], capBytes: Int = defaultCapBytes, firstCapBytes: Int = defaultFirstCapBytes) {
+        precondition(capBytes > 0 && firstCapBytes > 0)
+        var buckets: [Bucket] = []
+        var current: [ParameterSlot] = []
+        func close() {
+            guard let lowest = current.last, let highest = current.first else { return }
+            buckets.append(Bucket(range: lowest.offset..<(highest.offset + highest.count),
+                                  readyAfterLayer: current.map(\.layerIndex).min()!, parameters: current.map(\.name)))
+            current = []
+        }
+        for slot in slots.reversed() {
+            let cap = buckets.isEmpty ? firstCapBytes : capBytes
+            let bytes = current.reduce(0) { $0 + $1.count } * MemoryLayout<Float>.stride
+            if !current.isEmpty && bytes + slot.count * MemoryLayout<Float>.stride > cap { close() }
+            current.append(slot)
+        }
+        close()
+        self.buckets = buckets
+    }
+
+    /// Buckets that become ready when layer `layer`'s backward has finished.
+    public func bucketsReady(afterLayer layer: Int) -> [Int] {
+        buckets.indices.filter { buckets[$0].readyAfterLayer == layer }
+    }
+
+    /// A fingerprint of the assignment, to check that all ranks agree.
+    public var fingerprint: Int64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for bucket in buckets {
+            for value in [bucket.range.lowerBound, bucket.range.upperBound, bucket.readyAfterLayer] {
+                hash = (hash ^ UInt64(bitPattern: Int64(value))) &* 0x100_0000_01b3
+            }
+        }
+        return Int64(bitPattern: hash)
+    }
+}
