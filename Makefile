@@ -20,7 +20,7 @@ export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 export OMPI_MCA_rmaps_base_oversubscribe := 1
 export OMPI_MCA_mpi_yield_when_idle := 1
 
-.PHONY: all deps build test unit-test mpi-test demo bench-allreduce clean
+.PHONY: all deps build test unit-test mpi-test demo bench-allreduce cluster-up cluster-down clean
 
 all: build
 
@@ -61,6 +61,17 @@ bench-allreduce: build
 	    --algorithms shared-memory,ring,hierarchical,recursive-doubling,mpi,auto \
 	    --csv Benchmarks/results/allreduce-$$p-ranks.csv || exit 1; \
 	done
+
+# A simulated cluster on this machine (network namespaces, needs root), for
+# multi-node runs: make cluster-up NODES=2 RANKS_PER_NODE=2 [BANDWIDTH=1gbit], then
+# Benchmarks/cluster/cluster-mpirun -n 4 <program>, then make cluster-down.
+NODES ?= 2
+RANKS_PER_NODE ?= 2
+cluster-up:
+	NODES=$(NODES) RANKS_PER_NODE=$(RANKS_PER_NODE) BANDWIDTH=$(BANDWIDTH) LATENCY=$(LATENCY) Benchmarks/cluster/cluster-up.sh
+
+cluster-down:
+	Benchmarks/cluster/cluster-down.sh
 
 clean:
 	rm -rf .build
