@@ -162,6 +162,15 @@ public final class Communicator: @unchecked Sendable {
         }
     }
 
+    /// A new communicator over the same ranks (`MPI_Comm_dup`), whose messages never
+    /// match this one's: for traffic running in the background, like gradient buckets
+    /// on a communication thread. Collective.
+    public func duplicate(file: StaticString = #fileID, line: UInt = #line) -> Communicator {
+        var newHandle = chorus_comm_null()
+        check(MPI_Comm_dup(handle, &newHandle), "MPI_Comm_dup", file: file, line: line)
+        return Communicator(handle: newHandle!, owned: true)
+    }
+
     /// Lets the MPI library advance transfers in flight (one `MPI_Iprobe`). Code that
     /// waits outside MPI (a spin on shared memory) must call it: a peer's large send
     /// completes only when this rank's progress engine acknowledges it, and a rank

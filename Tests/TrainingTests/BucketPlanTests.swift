@@ -45,10 +45,13 @@ final class BucketPlanTests: XCTestCase {
         // Reverse order: l2.bias, l2.weight | l1.bias, l1.weight | l0.bias, l0.weight
         XCTAssertEqual(plan.buckets.map(\.readyAfterLayer), [2, 1, 0])
         XCTAssertEqual(plan.bucketsReady(afterLayer: 1), [1])
-        // With room for one more tensor, greedy packing pulls l1.bias into bucket 0,
-        // which is then ready only after layer 1: [l2.b l2.w l1.b] [l1.w l0.b] [l0.w].
+        // Room for one more tensor but not one more layer: layers stay whole, so no
+        // bucket waits for part of a layer's backward.
         XCTAssertEqual(BucketPlan(slots: slots([(10, 1), (10, 1), (10, 1)]), capBytes: 48, firstCapBytes: 48)
-            .buckets.map(\.readyAfterLayer), [1, 0, 0])
+            .buckets.map(\.readyAfterLayer), [2, 1, 0])
+        // Room for two layers: they share a bucket, ready after the earlier one.
+        XCTAssertEqual(BucketPlan(slots: slots([(10, 1), (10, 1), (10, 1)]), capBytes: 88, firstCapBytes: 88)
+            .buckets.map(\.readyAfterLayer), [1, 0])
     }
 
     func testTheSameLayoutGivesTheSamePlanAndFingerprint() {

@@ -42,6 +42,15 @@ for p in $RANKS; do
   run "collectives at $p ranks" 300 $MPIRUN -n "$p" "$BIN/chorus-mpi-tests" collectives
 done
 
+echo "== collectives on a simulated cluster: 3 nodes of 2 ranks over TCP, 5 ranks (uneven last node)"
+if [ "$(id -u)" -eq 0 ] && ip netns add chorus-probe 2>/dev/null && ip netns delete chorus-probe; then
+  NODES=3 RANKS_PER_NODE=2 Benchmarks/cluster/cluster-up.sh >/dev/null
+  run "collectives at 5 ranks on 3 simulated nodes" 300 Benchmarks/cluster/cluster-mpirun -n 5 "$BIN/chorus-mpi-tests" collectives
+  Benchmarks/cluster/cluster-down.sh >/dev/null
+else
+  echo "SKIP (needs root and network namespaces)"
+fi
+
 echo "== ranks passing different lengths to one all-reduce: an error naming the ranks, not a hang"
 for algorithm in ring hierarchical recursive-doubling shared-memory; do
   for p in 2 3 4; do

@@ -129,7 +129,10 @@ public final class DataParallelTrainer {
     public func run() throws -> Summary {
         let started = MPIRuntime.wallTime()
         let rank = world.rank, ranks = world.size
-        let allreducer = Allreducer(world: world, ranksPerNode: options.ranksPerNode)
+        // Gradient traffic gets its own communicator, so the communication thread's
+        // messages can never match the main thread's.
+        let gradientWorld = world.duplicate()
+        let allreducer = Allreducer(world: gradientWorld, ranksPerNode: options.ranksPerNode)
         configureThreads(layout: allreducer.layout)
         keepLargeAllocationsInHeap()
 
