@@ -262,7 +262,8 @@ public final class DataParallelTrainer {
         summary.commSeconds = world.mpiAllreduce(reducer.communicationSeconds, op: .sum) / Double(ranks)
         summary.exposedCommSeconds = world.mpiAllreduce(reducer.exposedSeconds, op: .sum) / Double(ranks)
         summary.wallSeconds = MPIRuntime.wallTime() - started
-        let overlapFraction = summary.commSeconds > 0 ? max(0, 1 - summary.exposedCommSeconds / summary.commSeconds) : 0
+        // One rank has nothing to communicate (the all-reduce returns at once): no overlap to report.
+        let overlapFraction = ranks > 1 && summary.commSeconds > 0 ? max(0, 1 - summary.exposedCommSeconds / summary.commSeconds) : 0
 
         if let path = options.tracePath, let trace {
             try trace.write(to: path, world: world)
