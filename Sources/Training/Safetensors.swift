@@ -29,14 +29,14 @@ public enum Safetensors {
     public static func encode(_ entries: [Entry], metadata: [String: String] = [:]) -> [UInt8] {
         var fields: [String] = []
         if !metadata.isEmpty {
-            let pairs = metadata.keys.sorted().map { "\(quote($0)):\(quote(metadata[$0]!))" }
+            let pairs = metadata.keys.sorted().map { "\(jsonQuoted($0)):\(jsonQuoted(metadata[$0]!))" }
             fields.append("\"__metadata__\":{\(pairs.joined(separator: ","))}")
         }
         var offset = 0
         for entry in entries {
             precondition(entry.shape.reduce(1, *) == entry.values.count, "\(entry.name): shape and values disagree")
             let end = offset + entry.values.count * 4
-            fields.append("\(quote(entry.name)):{\"dtype\":\"F32\",\"shape\":[\(entry.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(end)]}")
+            fields.append("\(jsonQuoted(entry.name)):{\"dtype\":\"F32\",\"shape\":[\(entry.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(end)]}")
             offset = end
         }
         var header = Array("{\(fields.joined(separator: ","))}".utf8)
@@ -108,20 +108,6 @@ public enum Safetensors {
             return Entry(name: span.name, shape: span.shape, values: values)
         }
         return (entries, metadata)
-    }
-
-    private static func quote(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }
 

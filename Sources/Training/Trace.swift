@@ -47,7 +47,7 @@ public final class TraceRecorder: @unchecked Sendable {
                      arguments: [String: String]? = nil) {
         let end = MPIRuntime.wallTime()
         let encodedArguments = arguments.map { dictionary in
-            "{" + dictionary.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }
+            "{" + dictionary.sorted { $0.key < $1.key }.map { "\(jsonQuoted($0.key)):\(jsonQuoted($0.value))" }
                 .joined(separator: ",") + "}"
         }
         let event = Event(name: name, category: category, track: track, start: (start - origin) * 1e6,
@@ -68,7 +68,7 @@ public final class TraceRecorder: @unchecked Sendable {
         ]
         lines.reserveCapacity(events.count + 4)
         for event in events {
-            var line = #"{"ph":"X","name":\#(jsonString(event.name)),"cat":"\#(event.category)","pid":\#(rank),"#
+            var line = #"{"ph":"X","name":\#(jsonQuoted(event.name)),"cat":"\#(event.category)","pid":\#(rank),"#
                 + #""tid":\#(event.track.rawValue),"ts":\#(String(format: "%.3f", event.start)),"#
                 + #""dur":\#(String(format: "%.3f", event.duration))"#
             if let arguments = event.arguments { line += #","args":\#(arguments)"# }
@@ -87,18 +87,4 @@ public final class TraceRecorder: @unchecked Sendable {
             try AtomicFile.write("{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n" + body + "\n]}\n", to: path)
         }
     }
-}
-
-private func jsonString(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        default:
-            if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-        }
-    }
-    return out + "\""
 }
