@@ -19,10 +19,15 @@ extension MPICommand {
         let world = MPIRuntime.initialize()
         let command: Self
         do {
-            guard let parsed = try parseAsRoot() as? Self else {
-                throw ValidationError("unexpected subcommand")
+            let parsed = try parseAsRoot()
+            guard let ours = parsed as? Self else {
+                // `--help` parses to the library's built-in help command: print the
+                // help once (rank 0) and end cleanly on every rank.
+                if world.rank == 0 { print(helpMessage()) }
+                MPIRuntime.finalize()
+                Glibc.exit(0)
             }
-            command = parsed
+            command = ours
         } catch {
             let code = exitCode(for: error)
             if world.rank == 0 {

@@ -115,6 +115,10 @@ run "metrics: every field, 936 steps, test accuracy >= 85%" 30 $MPIRUN -n 1 "$BI
   "$WORK/metrics.json" model=lenet epochs global_batch samples_per_sec final_loss allreduce comm_seconds wall_seconds \
   ranks=4 steps=936 'test_accuracy>=0.85'
 
+echo "== help"
+run "ddp-train --help lists the DDP flags" 30 bash -c "$MPIRUN -n 2 $BIN/ddp-train --help | grep -q -- '--bucket-mb'"
+run "allreduce-bench --help lists its flags" 30 bash -c "$MPIRUN -n 1 $BIN/allreduce-bench --help | grep -q -- '--algorithms'"
+
 echo "== bad input: a clear message and a non-zero exit from every rank, no hang"
 mkdir -p "$WORK/empty" "$WORK/truncated" "$WORK/badmagic"
 for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
