@@ -5,8 +5,9 @@
 // The targets form a DAG that mirrors the architecture:
 //
 //   CMPI ─► ChorusMPI ─► Collectives ◄─ CAtomics ───┐
-//   COpenBLAS ─► NeuralNet ─┬──────────────────────┼─► Training ─► ChorusCLI ─► ddp-train
-//   CZlib ──────────────────┴─► Datasets ──────────┘                └─► allreduce-bench
+//   COpenBLAS ─► NeuralNet ─┬──────────────────────┼─► Training ─► ChorusCLI ─┬─► ddp-train, pipe-train
+//   CZlib ──────────────────┴─► Datasets ──────────┤                          └─► allreduce-bench
+//   Pipeline (schedules, partitioning; pure) ──────┘
 //
 // Only ChorusMPI imports CMPI, only NeuralNet imports COpenBLAS, only Datasets
 // imports CZlib: everything above the shims sees Swift types.
@@ -19,6 +20,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "ddp-train", targets: ["ddp-train"]),
+        .executable(name: "pipe-train", targets: ["pipe-train"]),
         .executable(name: "allreduce-bench", targets: ["allreduce-bench"]),
     ],
     dependencies: [
@@ -40,14 +42,17 @@ let package = Package(
         .target(name: "Collectives", dependencies: ["ChorusMPI", "CAtomics"], swiftSettings: optimize),
         .target(name: "NeuralNet", dependencies: ["COpenBLAS"], swiftSettings: optimize),
         .target(name: "Datasets", dependencies: ["NeuralNet", "CZlib"], swiftSettings: optimize),
+        // Pipeline schedules as data, their validator, and stage partitioning: pure.
+        .target(name: "Pipeline", swiftSettings: optimize),
         .target(name: "Training",
-                dependencies: ["ChorusMPI", "Collectives", "NeuralNet", "Datasets"],
+                dependencies: ["ChorusMPI", "Collectives", "NeuralNet", "Datasets", "Pipeline"],
                 swiftSettings: optimize),
         // Shared option groups and the MPI-aware command runner.
         .target(name: "ChorusCLI",
                 dependencies: ["Training", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 swiftSettings: optimize),
         .executableTarget(name: "ddp-train", dependencies: ["ChorusCLI"], swiftSettings: optimize),
+        .executableTarget(name: "pipe-train", dependencies: ["ChorusCLI", "Pipeline"], swiftSettings: optimize),
 
         // Benchmarks: executables that print nccl-tests style tables and write CSV.
         .executableTarget(name: "allreduce-bench", dependencies: ["ChorusCLI"],
@@ -62,6 +67,7 @@ let package = Package(
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "NeuralNet", "Datasets"]),
     ],
     // Swift 5 language mode: the numeric and MPI code passes raw buffers between a

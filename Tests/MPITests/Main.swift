@@ -11,7 +11,7 @@ import Glibc
 ///
 ///     chorus-mpi-tests collectives            every all-reduce vs MPI_Allreduce
 ///     chorus-mpi-tests mismatched-length ALG  rank 1 passes a longer buffer: must abort
-///     chorus-mpi-tests check-trace FILE P     a Chrome trace with every phase on P ranks
+///     chorus-mpi-tests check-trace FILE P [pipeline]  a Chrome trace with every phase on P ranks
 ///     chorus-mpi-tests compare-models A B T   max relative difference of two model files <= T
 ///     chorus-mpi-tests check-metrics FILE K=V... metrics JSON has these keys; `K>=V` bounds a number
 ///
@@ -50,8 +50,8 @@ enum ChorusMPITests {
             buffer.withUnsafeMutableBufferPointer { allreducer.allreduce($0, .sum, algorithm: algorithm) }
             if world.rank == 0 { print("mismatched-length: the all-reduce returned instead of reporting the mismatch") }
             failed = 1
-        case "check-trace" where arguments.count == 3:
-            failed = checkTrace(arguments[1], ranks: Int(arguments[2]) ?? 0) ? 0 : 1
+        case "check-trace" where arguments.count == 3 || arguments.count == 4:
+            failed = checkTrace(arguments[1], ranks: Int(arguments[2]) ?? 0, pipeline: arguments.count == 4) ? 0 : 1
             if world.rank == 0 { print("check-trace: \(1 - failed) passed, \(failed) failed") }
         case "compare-models" where arguments.count == 4:
             failed = compareModels(arguments[1], arguments[2], tolerance: Float(arguments[3]) ?? 0) ? 0 : 1
@@ -86,7 +86,9 @@ enum ChorusMPITests {
                 ok = ok && value >= bound
             } else if let eq = condition.firstIndex(of: "=") {
                 let key = String(condition[..<eq]), expected = String(condition[condition.index(after: eq)...])
-                let value = object[key].map { "\($0)" } ?? "missing"
+                // Arrays compare as [a,b,c].
+                let value = object[key].map { ($0 as? [Any]).map { "[" + $0.map { "\($0)" }.joined(separator: ",") + "]" } ?? "\($0)" }
+                    ?? "missing"
                 print("\(key) = \(value) (expected \(expected))")
                 ok = ok && value == expected
             } else {
@@ -100,7 +102,7 @@ enum ChorusMPITests {
     /// A trace from `ddp-train --trace`: valid JSON, and for every rank forward,
     /// backward, all-reduce (on the communication track) and optimizer spans with
     /// non-negative times, each all-reduce inside its step's window.
-    static func checkTrace(_ path: String, ranks: Int) -> Bool {
+    static func checkTrace(_ path: String, ranks: Int, pipeline: Bool = false) -> Bool {
         guard let data = try? AtomicFile.read(path),
               let object = try? JSONSerialization.jsonObject(with: Data(data)) as? [String: Any],
               let events = object["traceEvents"] as? [[String: Any]] else {
@@ -111,11 +113,11 @@ enum ChorusMPITests {
         for rank in 0..<ranks {
             let spans = events.filter { ($0["pid"] as? Int) == rank && ($0["ph"] as? String) == "X" }
             let categories = Set(spans.compactMap { $0["cat"] as? String })
-            let needed: Set<String> = ["forward", "backward", "allreduce", "optimizer"]
+            let needed: Set<String> = pipeline ? ["forward", "backward", "optimizer"] : ["forward", "backward", "allreduce", "optimizer"]
             let allreduceTracks = Set(spans.filter { ($0["cat"] as? String) == "allreduce" }.compactMap { $0["tid"] as? Int })
             let sane = spans.allSatisfy { (($0["ts"] as? Double) ?? -1) >= 0 && (($0["dur"] as? Double) ?? -1) >= 0 }
             print("rank \(rank): \(spans.count) spans, categories \(categories.sorted()), all-reduce on tracks \(allreduceTracks.sorted())")
-            ok = ok && needed.isSubset(of: categories) && allreduceTracks == [1] && sane
+            ok = ok && needed.isSubset(of: categories) && (pipeline || allreduceTracks == [1]) && sane
         }
         let named = events.filter { ($0["name"] as? String) == "process_name" }.count
         print("\(named) process tracks")

@@ -108,6 +108,47 @@ run "ddp-train 2 ranks, batch 64" 300 $MPIRUN -n 2 "$BIN/ddp-train" "${acc[@]}" 
 run "accumulated and large-batch parameters agree (max relative difference 1e-5)" 60 \
   $MPIRUN -n 1 "$BIN/chorus-mpi-tests" compare-models "$WORK/acc4.safetensors" "$WORK/acc1.safetensors" 1e-5
 
+echo "== pipeline: S stages x M micro-batches, GPipe and 1F1B, equal the unsplit model on the same batches"
+pipe=(--model mlp --hidden 64,64,32 --dataset synthetic --steps 4 --seed 9 --lr 0.05 --threads 1 --log-every 4)
+run "reference: unsplit mlp, 1 process, batch 24" 120 $MPIRUN -n 1 "$BIN/ddp-train" "${pipe[@]}" --batch-size 24 \
+  --save-model "$WORK/pipe-ref.safetensors"
+for stages in 2 3 4; do
+  for schedule in gpipe 1f1b; do
+    for m in 1 2 3 4 8; do
+      name="pipe-$stages-$schedule-$m"
+      if timeout --kill-after=5 120 $MPIRUN -n "$stages" "$BIN/pipe-train" "${pipe[@]}" --stages "$stages" --microbatches "$m" \
+           --schedule "$schedule" --batch-size 24 --save-model "$WORK/$name.safetensors" >"$WORK/$name.log" 2>&1 &&
+         $MPIRUN -n 1 "$BIN/chorus-mpi-tests" compare-models "$WORK/pipe-ref.safetensors" "$WORK/$name.safetensors" 1e-4 \
+           >>"$WORK/$name.log" 2>&1; then
+        pass "S=$stages $schedule M=$m equals the unsplit model (1e-4)"
+      else
+        fail "S=$stages $schedule M=$m equals the unsplit model (1e-4)" "$WORK/$name.log"
+      fi
+    done
+  done
+done
+run "hybrid: 2 replicas x 3 stages, batch 12 per pipeline" 120 $MPIRUN -n 6 "$BIN/pipe-train" "${pipe[@]}" --stages 3 \
+  --microbatches 4 --batch-size 12 --save-model "$WORK/hybrid.safetensors" --metrics-json "$WORK/pipe.json" --trace "$WORK/pipe-trace.json"
+run "hybrid 2 x 3 equals the unsplit model on the global batch of 24" 60 \
+  $MPIRUN -n 1 "$BIN/chorus-mpi-tests" compare-models "$WORK/pipe-ref.safetensors" "$WORK/hybrid.safetensors" 1e-4
+run "pipeline metrics: stages, bubble, stored activations" 30 $MPIRUN -n 1 "$BIN/chorus-mpi-tests" check-metrics "$WORK/pipe.json" \
+  stages=3 microbatches=4 schedule=1f1b replicas=2 samples_per_sec test_accuracy bubble_fraction_measured \
+  bubble_fraction_theory peak_stored_activations peak_stored_activation_bytes
+run "pipeline trace: forward and backward spans on all 6 ranks" 30 \
+  $MPIRUN -n 1 "$BIN/chorus-mpi-tests" check-trace "$WORK/pipe-trace.json" 6 pipeline
+for schedule in 1f1b gpipe; do
+  run "S=3 M=8 $schedule" 60 $MPIRUN -n 3 "$BIN/pipe-train" "${pipe[@]}" --stages 3 --microbatches 8 --batch-size 24 \
+    --schedule "$schedule" --metrics-json "$WORK/peak-$schedule.json"
+done
+run "1F1B stores at most S - s micro-batches on stage s (3,2,1)" 30 \
+  $MPIRUN -n 1 "$BIN/chorus-mpi-tests" check-metrics "$WORK/peak-1f1b.json" 'peak_stored_activations=[3,2,1]'
+run "GPipe stores all M = 8 on every stage" 30 \
+  $MPIRUN -n 1 "$BIN/chorus-mpi-tests" check-metrics "$WORK/peak-gpipe.json" 'peak_stored_activations=[8,8,8]'
+expect_failure "pipe-train: ranks not a multiple of --stages" "multiple of the stages" $MPIRUN -n 4 "$BIN/pipe-train" --stages 3
+expect_failure "pipe-train: more stages than layers" "need at least 9 layers" $MPIRUN -n 9 "$BIN/pipe-train" --model mlp --hidden 8 --stages 9 --dataset synthetic
+expect_failure "pipe-train: batch not divisible by micro-batches" "not divisible by --microbatches" $MPIRUN -n 2 "$BIN/pipe-train" --batch-size 10 --microbatches 4
+expect_failure "pipe-train: --split out of range" "must be increasing layer indices" $MPIRUN -n 3 "$BIN/pipe-train" --stages 3 --split 2,99 --dataset synthetic
+
 echo "== Fashion-MNIST accuracy: 4 ranks, 2 epochs, default batch and learning rate"
 run "ddp-train lenet 4 ranks 2 epochs" 900 $MPIRUN -n 4 "$BIN/ddp-train" --model lenet --epochs 2 --log-every 100 \
   --metrics-json "$WORK/metrics.json"

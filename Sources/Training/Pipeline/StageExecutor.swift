@@ -1,0 +1,124 @@
+import ChorusMPI
+import NeuralNet
+import Pipeline
+
+/// Runs one stage's actions for one batch, as its schedule lists them.
+///
+/// Every receive of the step is posted before the first action (activations for the
+/// forwards, gradients for the backwards), into a buffer per micro-batch, and every
+/// send is non-blocking; the sends are waited for at the end of the step. So a
+/// transfer proceeds while the stage computes other micro-batches, and a stage blocks
+/// only when the schedule needs a message that has not arrived.
+///
+/// Messages carry a micro-batch's activations (tag 2i) or gradients (tag 2i+1) as
+/// raw floats; their sizes follow from the model and the micro-batch size, which
+/// all ranks have agreed on before the first step.
+final class StageExecutor {
+    let runner: StageRunner
+    let schedule: PipelineSchedule
+    let stage: Int
+    let pipeline: Communicator
+    let microbatch: Int
+    let trace: TraceRecorder?
+    /// Most micro-batches (and bytes) of saved activations held at once so far.
+    private(set) var peakStoredMicrobatches = 0
+    private(set) var peakStoredBytes = 0
+
+    init(runner: StageRunner, schedule: PipelineSchedule, stage: Int, pipeline: Communicator, microbatch: Int,
+         trace: TraceRecorder?) {
+        self.runner = runner
+        self.schedule = schedule
+        self.stage = stage
+        self.pipeline = pipeline
+        self.microbatch = microbatch
+        self.trace = trace
+    }
+
+    struct StepResult {
+        /// This stage's share of the batch loss (non-zero on the last stage only).
+        var loss = 0.0
+        /// Seconds spent computing (forward and backward), the rest of the step is idle.
+        var busySeconds = 0.0
+    }
+
+    func runStep(images: Tensor, labels: [Int32]) -> StepResult {
+        let last = stage == schedule.stages - 1, first = stage == 0
+        let m = schedule.microbatches, b = microbatch
+        let inputCount = b * runner.inputShape.reduce(1, *), outputCount = b * runner.outputShape.reduce(1, *)
+        let program = schedule.actions[stage]
+
+        var incoming: [PipelineAction: (buffer: MessageBuffer<Float>, request: Request)] = [:]
+        for action in program {
+            switch action {
+            case .receiveActivation(let i):
+                let buffer = MessageBuffer<Float>(count: inputCount, repeating: 0)
+                incoming[action] = (buffer, pipeline.ireceive(into: buffer, from: stage - 1, tag: 2 * i))
+            case .receiveGradient(let i):
+                let buffer = MessageBuffer<Float>(count: outputCount, repeating: 0)
+                incoming[action] = (buffer, pipeline.ireceive(into: buffer, from: stage + 1, tag: 2 * i + 1))
+            default:
+                break
+            }
+        }
+
+        var inputs: [Int: Tensor] = [:], outputs: [Int: Tensor] = [:], outputGradients: [Int: Tensor] = [:]
+        var inputGradients: [Int: Tensor] = [:], tapes: [Int: [Saved]] = [:]
+        var sends: [Request] = []
+        var result = StepResult()
+        var held = 0, heldBytes = 0
+
+        func received(_ action: PipelineAction, shape: [Int]) -> Tensor {
+            let start = MPIRuntime.wallTime()
+            let (buffer, request) = incoming.removeValue(forKey: action)!
+            request.wait()
+            trace?.span("wait \(action)", category: "wait", since: start)
+            return Tensor(shape: [b] + shape, storage: buffer.array)
+        }
+
+        for action in program {
+            switch action {
+            case .receiveActivation(let i):
+                inputs[i] = received(action, shape: runner.inputShape)
+            case .receiveGradient(let i):
+                outputGradients[i] = received(action, shape: runner.outputShape)
+            case .forward(let i):
+                let start = MPIRuntime.wallTime()
+                let x = first ? images.items((i * b)..<((i + 1) * b)) : inputs.removeValue(forKey: i)!
+                let (y, saved) = runner.forward(x)
+                if last {
+                    var (loss, gradient) = SoftmaxCrossEntropy.lossAndGradient(logits: y, labels: Array(labels[(i * b)..<((i + 1) * b)]))
+                    // The mean over M micro-batch means is the mean over the batch.
+                    gradient.scale(by: 1 / Float(m))
+                    result.loss += loss / Double(m)
+                    outputGradients[i] = gradient
+                } else {
+                    outputs[i] = y
+                }
+                tapes[i] = saved
+                held += 1
+                heldBytes += saved.reduce(0) { $0 + $1.byteCount }
+                peakStoredMicrobatches = max(peakStoredMicrobatches, held)
+                peakStoredBytes = max(peakStoredBytes, heldBytes)
+                result.busySeconds += MPIRuntime.wallTime() - start
+                trace?.span("F\(i)", category: "forward", since: start)
+            case .backward(let i):
+                let start = MPIRuntime.wallTime()
+                let saved = tapes.removeValue(forKey: i)!
+                let gradient = runner.backward(outputGradients.removeValue(forKey: i)!, saved: saved, needInputGradient: !first)
+                if !first { inputGradients[i] = gradient }
+                held -= 1
+                heldBytes -= saved.reduce(0) { $0 + $1.byteCount }
+                result.busySeconds += MPIRuntime.wallTime() - start
+                trace?.span("B\(i)", category: "backward", since: start)
+            case .sendActivation(let i):
+                sends.append(pipeline.isend(MessageBuffer(outputs.removeValue(forKey: i)!.storage), to: stage + 1, tag: 2 * i))
+            case .sendGradient(let i):
+                sends.append(pipeline.isend(MessageBuffer(inputGradients.removeValue(forKey: i)!.storage), to: stage - 1, tag: 2 * i + 1))
+            }
+        }
+        let start = MPIRuntime.wallTime()
+        for send in sends { send.wait() }
+        if !sends.isEmpty { trace?.span("wait for sends", category: "wait", since: start) }
+        return result
+    }
+}
