@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import Foundation
 import Glibc
 #endif
 
@@ -53,6 +54,18 @@ public enum AtomicFile {
     }
 
     /// Whole file contents.
+    /// Creates `directory` if needed and checks that files can be written in it.
+    public static func checkWritable(directory: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw FileError("cannot create \(directory): \((error as NSError).localizedDescription)")
+        }
+        guard access(directory, W_OK) == 0 else {
+            throw FileError("cannot write in \(directory): \(String(cString: strerror(errno)))")
+        }
+    }
+
     public static func read(_ path: String) throws -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw FileError("cannot open \(path): \(String(cString: strerror(errno)))") }

@@ -6,9 +6,11 @@ public struct Metrics {
 
     public init() {}
 
+    /// JSON has no NaN or infinity: such a number (the loss of a diverged run) is
+    /// written as null.
     public subscript(key: String) -> Any? {
         get { fields[key] }
-        set { fields[key] = newValue }
+        set { fields[key] = (newValue as? Double).map { $0.isFinite ? $0 as Any : NSNull() } ?? newValue }
     }
 
     public func json() throws -> String {

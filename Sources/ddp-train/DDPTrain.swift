@@ -41,6 +41,21 @@ struct DDPTrain: MPICommand {
     @Option(help: ArgumentHelp("Write a Chrome trace-event timeline of every rank here (JSON; ui.perfetto.dev).", valueName: "file"))
     var trace: String?
 
+    @Option(help: ArgumentHelp("Directory for checkpoints (model, optimizer state, data position).", valueName: "dir"))
+    var checkpointDir: String?
+
+    @Option(parsing: .unconditional, help: "Write a checkpoint every this many optimizer steps (needs --checkpoint-dir).")
+    var checkpointEvery: Int?
+
+    @Option(parsing: .unconditional, help: "Keep the newest this many checkpoints.")
+    var keepCheckpoints: Int = 3
+
+    @Flag(help: "Continue from the newest valid checkpoint in --checkpoint-dir (from the start if there is none).")
+    var resume = false
+
+    @Flag(help: "Skip the update of a step whose gradients are NaN or infinite, instead of stopping.")
+    var skipNonfinite = false
+
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1 (got \(batchSize))") }
         if let ranksPerNode, ranksPerNode < 1 {
@@ -48,6 +63,13 @@ struct DDPTrain: MPICommand {
         }
         guard bucketMb.isFinite, bucketMb > 0 else { throw ValidationError("--bucket-mb must be a positive number (got \(bucketMb))") }
         guard accumulate >= 1 else { throw ValidationError("--accumulate must be at least 1 (got \(accumulate))") }
+        if let checkpointEvery, checkpointEvery < 1 {
+            throw ValidationError("--checkpoint-every must be at least 1 (got \(checkpointEvery))")
+        }
+        if (checkpointEvery != nil || resume) && checkpointDir == nil {
+            throw ValidationError("--checkpoint-every and --resume need --checkpoint-dir")
+        }
+        guard keepCheckpoints >= 1 else { throw ValidationError("--keep-checkpoints must be at least 1 (got \(keepCheckpoints))") }
     }
 
     func run(world: Communicator) throws {
@@ -63,6 +85,11 @@ struct DDPTrain: MPICommand {
         options.firstBucketCapBytes = min(BucketPlan.defaultFirstCapBytes, capBytes)
         options.overlap = !noOverlap
         options.tracePath = trace
+        options.checkpointDirectory = checkpointDir
+        options.checkpointEvery = checkpointEvery ?? 0
+        options.keepCheckpoints = keepCheckpoints
+        options.resume = resume
+        options.skipNonFinite = skipNonfinite
         _ = try DataParallelTrainer(options: options, world: world).run()
     }
 }

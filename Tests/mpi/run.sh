@@ -156,6 +156,42 @@ run "metrics: every field, 936 steps, test accuracy >= 85%" 30 $MPIRUN -n 1 "$BI
   "$WORK/metrics.json" model=lenet epochs global_batch samples_per_sec final_loss allreduce comm_seconds wall_seconds \
   ranks=4 steps=936 'test_accuracy>=0.85'
 
+echo "== reliability: kill and resume, agreement, faults, checkpoints, non-finite gradients"
+ck=(--model lenet --steps 40 --batch-size 16 --threads 1 --log-every 10 --seed 4)
+run "ddp-train 2 ranks, 40 steps uninterrupted" 120 $MPIRUN -n 2 "$BIN/ddp-train" "${ck[@]}" --save-model "$WORK/ck-full.safetensors"
+expect_failure "rank 1 dies at step 25 (checkpoints every 10): the job ends, naming it" "injected fault at step 25" \
+  env CHORUS_FAULT=rank=1,step=25,action=exit $MPIRUN -x CHORUS_FAULT -n 2 "$BIN/ddp-train" "${ck[@]}" \
+  --checkpoint-dir "$WORK/ck" --checkpoint-every 10
+run "the crash left whole checkpoints only (steps 10 and 20)" 10 bash -c "ls '$WORK/ck' | tr '\n' ' ' | grep -qx 'step-00000010.ckpt.safetensors step-00000020.ckpt.safetensors '"
+mkdir -p "$WORK/ck-bad" && cp "$WORK"/ck/*.safetensors "$WORK/ck-bad/"
+newest=$(ls "$WORK/ck-bad" | sort | tail -1)
+head -c 5000 "$WORK/ck-bad/$newest" > "$WORK/ck-bad/tmp" && mv "$WORK/ck-bad/tmp" "$WORK/ck-bad/$newest"
+run "resume from step 20 to 40" 120 $MPIRUN -n 2 "$BIN/ddp-train" "${ck[@]}" --checkpoint-dir "$WORK/ck" --checkpoint-every 10 \
+  --resume --save-model "$WORK/ck-resumed.safetensors"
+run "killed-and-resumed parameters are bitwise equal to the uninterrupted run" 60 \
+  $MPIRUN -n 1 "$BIN/chorus-mpi-tests" compare-models "$WORK/ck-full.safetensors" "$WORK/ck-resumed.safetensors" 0
+expect_failure "resuming with another model is refused" "written by another run: its model is lenet" \
+  $MPIRUN -n 2 "$BIN/ddp-train" --model mlp --steps 45 --batch-size 16 --seed 4 --checkpoint-dir "$WORK/ck" --resume
+expect_failure "resuming with another rank count is refused" "its ranks is 2, this run's is 4" \
+  $MPIRUN -n 4 "$BIN/ddp-train" --model lenet --steps 45 --batch-size 8 --seed 4 --checkpoint-dir "$WORK/ck" --resume
+run "a truncated newest checkpoint is skipped for the previous one" 120 bash -c \
+  "$MPIRUN -n 2 $BIN/ddp-train ${ck[*]} --checkpoint-dir $WORK/ck-bad --resume 2>&1 | grep -q 'resumed from .*step-00000010'"
+for f in "$WORK"/ck-bad/*; do printf 'garbage' > "$f"; done
+expect_failure "only corrupted checkpoints: an error, not a silent fresh start" "no usable checkpoint" \
+  $MPIRUN -n 2 "$BIN/ddp-train" "${ck[@]}" --checkpoint-dir "$WORK/ck-bad" --resume
+expect_failure "unwritable checkpoint directory" "cannot create /proc/chorus" \
+  $MPIRUN -n 2 "$BIN/ddp-train" --steps 5 --checkpoint-dir /proc/chorus/ck --checkpoint-every 2
+expect_failure "--checkpoint-every without --checkpoint-dir" "need --checkpoint-dir" $MPIRUN -n 2 "$BIN/ddp-train" --checkpoint-every 5
+expect_failure "ranks started with different --hidden" "ranks disagree on the model: rank 0 has mlp" \
+  $MPIRUN -n 1 "$BIN/ddp-train" --model mlp --hidden 64 --dataset synthetic : -n 1 "$BIN/ddp-train" --model mlp --hidden 32 --dataset synthetic
+expect_failure "rank 2 of 4 dies at step 5: the job ends promptly" "injected fault at step 5" \
+  env CHORUS_FAULT=rank=2,step=5,action=exit $MPIRUN -x CHORUS_FAULT -n 4 "$BIN/ddp-train" --dataset synthetic --steps 50
+expect_failure "a diverging run stops at a non-finite gradient, naming step and layer" "step [0-9]+: the gradient of [a-z0-9.]+ \(layer" \
+  $MPIRUN -n 2 "$BIN/ddp-train" --model mlp --hidden 32 --dataset synthetic --steps 30 --lr 1e30 --optimizer sgd
+run "--skip-nonfinite skips such updates and finishes" 120 $MPIRUN -n 2 "$BIN/ddp-train" --model mlp --hidden 32 --dataset synthetic \
+  --steps 30 --lr 1e30 --optimizer sgd --skip-nonfinite --metrics-json "$WORK/skip.json"
+run "metrics count the skipped steps" 30 $MPIRUN -n 1 "$BIN/chorus-mpi-tests" check-metrics "$WORK/skip.json" 'skipped_nonfinite_steps>=1'
+
 echo "== help"
 run "ddp-train --help lists the DDP flags" 30 bash -c "$MPIRUN -n 2 $BIN/ddp-train --help | grep -q -- '--bucket-mb'"
 run "allreduce-bench --help lists its flags" 30 bash -c "$MPIRUN -n 1 $BIN/allreduce-bench --help | grep -q -- '--algorithms'"

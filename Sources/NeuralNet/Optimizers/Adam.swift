@@ -27,6 +27,16 @@ public final class Adam: Optimizer {
         self.decoupledWeightDecay = decoupledWeightDecay
     }
 
+    /// The step count is stored as a float: exact up to 2^24 steps.
+    public var state: [String: [Float]] {
+        t == 0 ? [:] : ["exp_avg": firstMoment, "exp_avg_sq": secondMoment, "step": [Float(t)]]
+    }
+
+    public func restore(_ state: [String: [Float]], parameterCount: Int) throws {
+        guard let b = try buffers(state, ["exp_avg", "exp_avg_sq", "step"], count: parameterCount) else { return }
+        (firstMoment, secondMoment, t) = (b[0], b[1], Int(b[2].first ?? 0))
+    }
+
     public func step(values: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>) {
         let n = values.count
         if firstMoment.isEmpty {

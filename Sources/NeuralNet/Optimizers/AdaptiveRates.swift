@@ -15,6 +15,12 @@ public final class Adagrad: Optimizer {
         self.weightDecay = weightDecay
     }
 
+    public var state: [String: [Float]] { sumOfSquares.isEmpty ? [:] : ["sum": sumOfSquares] }
+
+    public func restore(_ state: [String: [Float]], parameterCount: Int) throws {
+        sumOfSquares = try buffers(state, ["sum"], count: parameterCount)?.first ?? []
+    }
+
     public func step(values: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>) {
         let n = values.count, lr = learningRate, eps = epsilon, wd = weightDecay
         if sumOfSquares.isEmpty { sumOfSquares = [Float](repeating: 0, count: n) }
@@ -45,6 +51,12 @@ public final class RMSprop: Optimizer {
         self.alpha = alpha
         self.epsilon = epsilon
         self.weightDecay = weightDecay
+    }
+
+    public var state: [String: [Float]] { meanSquare.isEmpty ? [:] : ["square_avg": meanSquare] }
+
+    public func restore(_ state: [String: [Float]], parameterCount: Int) throws {
+        meanSquare = try buffers(state, ["square_avg"], count: parameterCount)?.first ?? []
     }
 
     public func step(values: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>) {

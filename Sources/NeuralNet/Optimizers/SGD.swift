@@ -4,6 +4,32 @@ public protocol Optimizer: AnyObject {
     /// The rate of the next step; schedules set it before each step.
     var learningRate: Float { get set }
     func step(values: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>)
+    /// Everything the next steps depend on besides the parameters (momentum buffers,
+    /// moments, step count), by name: what a checkpoint must hold for a resumed run to
+    /// continue bitwise as if never stopped. Empty before the first step.
+    var state: [String: [Float]] { get }
+    /// Restores `state` as returned by `state`; throws if it does not fit.
+    func restore(_ state: [String: [Float]], parameterCount: Int) throws
+}
+
+/// Optimizer state that does not fit (another optimizer's, or another model's).
+public struct OptimizerStateError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+extension Optimizer {
+    /// Checks that `state` has exactly `names`, each of `count` elements (or none at all).
+    func buffers(_ state: [String: [Float]], _ names: [String], count: Int) throws -> [[Float]]? {
+        if state.isEmpty { return nil }
+        guard Set(state.keys) == Set(names) else {
+            throw OptimizerStateError("optimizer state holds \(state.keys.sorted()), this optimizer needs \(names)")
+        }
+        for name in names where state[name]!.count != count && name != "step" {
+            throw OptimizerStateError("optimizer state \(name) has \(state[name]!.count) values, the model has \(count) parameters")
+        }
+        return names.map { state[$0]! }
+    }
 }
 
 /// Stochastic gradient descent, optionally with momentum or Nesterov momentum and L2
@@ -26,6 +52,12 @@ public final class SGD: Optimizer {
         self.momentum = momentum
         self.nesterov = nesterov
         self.weightDecay = weightDecay
+    }
+
+    public var state: [String: [Float]] { velocity.isEmpty ? [:] : ["momentum_buffer": velocity] }
+
+    public func restore(_ state: [String: [Float]], parameterCount: Int) throws {
+        velocity = try buffers(state, momentum == 0 ? [] : ["momentum_buffer"], count: parameterCount)?.first ?? []
     }
 
     public func step(values: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>) {

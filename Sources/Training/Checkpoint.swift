@@ -1,0 +1,129 @@
+import Foundation
+import NeuralNet
+
+/// A training checkpoint: parameters, optimizer state and the position in the data,
+/// enough for a resumed run to continue bitwise as if it had never stopped (the data
+/// order and initialisation are functions of the seed, so no RNG state is needed).
+///
+/// One safetensors file (`step-00000020.ckpt.safetensors`) with the parameters under
+/// their model-file names, the optimizer's buffers as `optimizer.<name>`, and the
+/// rest in the metadata. Written atomically (temporary file, fsync, rename, directory
+/// fsync): a crash during a save leaves the previous checkpoints and no partial file
+/// under a checkpoint's name. The newest `keep` are kept.
+public struct Checkpoint {
+    public static let formatVersion = "1"
+    static let suffix = ".ckpt.safetensors"
+
+    /// Optimizer steps completed.
+    public var step: Int
+    /// Where the next step starts: epoch and step within it.
+    public var epoch: Int
+    public var stepInEpoch: Int
+    /// What a resuming run must match (model, ranks, global batch, optimizer, ...).
+    public var layout: [String: String]
+    public var optimizerState: [String: [Float]]
+    public var parameters: [Safetensors.Entry]
+
+    public static func fileName(step: Int) -> String { String(format: "step-%08d", step) + suffix }
+
+    /// Writes the checkpoint into `directory` and removes all but the newest `keep`.
+    public static func save(_ parameters: FlatParameters, optimizer: Optimizer, step: Int, epoch: Int, stepInEpoch: Int,
+                            layout: [String: String], to directory: String, keep: Int) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var entries = parameters.slots.map { slot in
+            Safetensors.Entry(name: slot.name, shape: slot.shape, values: Array(parameters.values[slot.range]))
+        }
+        for (name, values) in optimizer.state.sorted(by: { $0.key < $1.key }) {
+            entries.append(Safetensors.Entry(name: "optimizer.\(name)", shape: [values.count], values: values))
+        }
+        var metadata = layout
+        metadata["format"] = "chorus-checkpoint"
+        metadata["version"] = formatVersion
+        metadata["step"] = "\(step)"
+        metadata["epoch"] = "\(epoch)"
+        metadata["step_in_epoch"] = "\(stepInEpoch)"
+        let path = (directory as NSString).appendingPathComponent(fileName(step: step))
+        try AtomicFile.write(Safetensors.encode(entries, metadata: metadata), to: path)
+        for old in try checkpointFiles(in: directory).dropFirst(max(1, keep)) {
+            try? FileManager.default.removeItem(atPath: old)
+        }
+    }
+
+    /// Checkpoint files in `directory`, newest first.
+    static func checkpointFiles(in directory: String) throws -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        return names.filter { $0.hasPrefix("step-") && $0.hasSuffix(suffix) }.sorted(by: >)
+            .map { (directory as NSString).appendingPathComponent($0) }
+    }
+
+    /// Reads one checkpoint file, refusing anything that is not a complete checkpoint
+    /// of this format.
+    public static func read(_ path: String) throws -> Checkpoint {
+        let (entries, metadata) = try Safetensors.decode(AtomicFile.read(path), name: path)
+        guard metadata["format"] == "chorus-checkpoint" else { throw FileError("\(path) is not a Chorus checkpoint") }
+        guard metadata["version"] == formatVersion else {
+            throw FileError("\(path) is checkpoint format \(metadata["version"] ?? "?"); this build reads version \(formatVersion)")
+        }
+        guard let step = metadata["step"].flatMap(Int.init), let epoch = metadata["epoch"].flatMap(Int.init),
+              let stepInEpoch = metadata["step_in_epoch"].flatMap(Int.init) else {
+            throw FileError("\(path): the checkpoint's position (step, epoch) is missing or malformed")
+        }
+        var layout = metadata
+        for key in ["format", "version", "step", "epoch", "step_in_epoch"] { layout[key] = nil }
+        let optimizerEntries = entries.filter { $0.name.hasPrefix("optimizer.") }
+        return Checkpoint(step: step, epoch: epoch, stepInEpoch: stepInEpoch, layout: layout,
+                          optimizerState: Dictionary(uniqueKeysWithValues: optimizerEntries.map {
+                              (String($0.name.dropFirst("optimizer.".count)), $0.values)
+                          }),
+                          parameters: entries.filter { !$0.name.hasPrefix("optimizer.") })
+    }
+
+    /// The newest checkpoint in `directory` that reads back whole, or nil when there
+    /// is none at all. Unreadable newer files are reported in `skipped` and passed
+    /// over (a crash can leave an older, valid one as the newest that is complete);
+    /// if every file is unreadable that is an error, not a fresh start.
+    public static func newestValid(in directory: String) throws -> (checkpoint: Checkpoint, path: String, skipped: [String])? {
+        let files = try checkpointFiles(in: directory)
+        var skipped: [String] = []
+        for path in files {
+            do {
+                return (try read(path), path, skipped)
+            } catch {
+                skipped.append("\(error)")
+            }
+        }
+        guard files.isEmpty else {
+            throw FileError("no usable checkpoint in \(directory): " + skipped.joined(separator: "; "))
+        }
+        return nil
+    }
+
+    /// Puts the parameters and optimizer state into a run, after checking that the
+    /// checkpoint was written by the same model and layout.
+    public func apply(to parameters: FlatParameters, optimizer: Optimizer, expecting layout: [String: String],
+                      path: String) throws {
+        // The most telling difference first: another model before another rank count.
+        let order = ["model", "ranks", "global_batch", "optimizer", "seed"]
+        let keys = order.filter { layout[$0] != nil } + layout.keys.filter { !order.contains($0) }.sorted()
+        for key in keys where self.layout[key] != layout[key] {
+            throw FileError("\(path) was written by another run: its \(key) is \(self.layout[key] ?? "missing"), this run's is \(layout[key]!)")
+        }
+        let byName = Dictionary(self.parameters.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for slot in parameters.slots {
+            guard let entry = byName[slot.name], entry.shape == slot.shape else {
+                throw FileError("\(path) holds another model: tensor \(slot.name) is missing or has another shape")
+            }
+        }
+        guard self.parameters.count == parameters.slots.count else {
+            throw FileError("\(path) holds another model: \(self.parameters.count) tensors, this model has \(parameters.slots.count)")
+        }
+        for slot in parameters.slots {
+            _ = UnsafeMutableBufferPointer(rebasing: parameters.values[slot.range]).update(fromContentsOf: byName[slot.name]!.values)
+        }
+        do {
+            try optimizer.restore(optimizerState, parameterCount: parameters.count)
+        } catch {
+            throw FileError("\(path): \(error)")
+        }
+    }
+}
