@@ -56,6 +56,10 @@ struct DDPTrain: MPICommand {
     @Flag(help: "Skip the update of a step whose gradients are NaN or infinite, instead of stopping.")
     var skipNonfinite = false
 
+    @Option(parsing: .unconditional,
+            help: "End the job when a wait on other ranks lasts this many seconds (a stall warning at half; 0: never).")
+    var timeout: Double = Watchdog.defaultTimeoutSeconds
+
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1 (got \(batchSize))") }
         if let ranksPerNode, ranksPerNode < 1 {
@@ -69,6 +73,7 @@ struct DDPTrain: MPICommand {
         if (checkpointEvery != nil || resume) && checkpointDir == nil {
             throw ValidationError("--checkpoint-every and --resume need --checkpoint-dir")
         }
+        guard timeout.isFinite, timeout >= 0 else { throw ValidationError("--timeout must be a non-negative number of seconds (got \(timeout))") }
         guard keepCheckpoints >= 1 else { throw ValidationError("--keep-checkpoints must be at least 1 (got \(keepCheckpoints))") }
     }
 
@@ -90,6 +95,7 @@ struct DDPTrain: MPICommand {
         options.keepCheckpoints = keepCheckpoints
         options.resume = resume
         options.skipNonFinite = skipNonfinite
+        options.timeoutSeconds = timeout
         _ = try DataParallelTrainer(options: options, world: world).run()
     }
 }

@@ -186,6 +186,10 @@ expect_failure "ranks started with different --hidden" "ranks disagree on the mo
   $MPIRUN -n 1 "$BIN/ddp-train" --model mlp --hidden 64 --dataset synthetic : -n 1 "$BIN/ddp-train" --model mlp --hidden 32 --dataset synthetic
 expect_failure "rank 2 of 4 dies at step 5: the job ends promptly" "injected fault at step 5" \
   env CHORUS_FAULT=rank=2,step=5,action=exit $MPIRUN -x CHORUS_FAULT -n 4 "$BIN/ddp-train" --dataset synthetic --steps 50
+expect_failure "rank 1 of 3 stalls in a collective, --timeout 5: the others end the job, naming the wait" \
+  "no progress for [0-9]+ s \(--timeout 5\): waiting for the (gradient all-reduces|all-reduce of gradient bucket)" \
+  env CHORUS_FAULT=rank=1,step=3,action=stall $MPIRUN -x CHORUS_FAULT -n 3 "$BIN/ddp-train" --dataset synthetic --steps 20 --timeout 5
+expect_failure "--timeout -1" "timeout must be a non-negative number" $MPIRUN -n 2 "$BIN/ddp-train" --timeout -1
 expect_failure "a diverging run stops at a non-finite gradient, naming step and layer" "step [0-9]+: the gradient of [a-z0-9.]+ \(layer" \
   $MPIRUN -n 2 "$BIN/ddp-train" --model mlp --hidden 32 --dataset synthetic --steps 30 --lr 1e30 --optimizer sgd
 run "--skip-nonfinite skips such updates and finishes" 120 $MPIRUN -n 2 "$BIN/ddp-train" --model mlp --hidden 32 --dataset synthetic \

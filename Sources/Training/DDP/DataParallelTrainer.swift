@@ -75,6 +75,8 @@ public struct DataParallelOptions: Sendable {
     public var resume = false
     /// Skip the update of a step whose gradients are not finite, instead of stopping.
     public var skipNonFinite = false
+    /// End the job when a wait on other ranks lasts longer than this (0: never).
+    public var timeoutSeconds = Watchdog.defaultTimeoutSeconds
 
     public init(model: ModelDescription, dataset: DatasetChoice, epochs: Int, maxSteps: Int?, batchPerRank: Int,
                 learningRate: Float, optimizer: OptimizerSettings, seed: UInt64, allreduce: AllreduceAlgorithm,
@@ -180,8 +182,11 @@ public final class DataParallelTrainer {
             throw FileError("ranks computed different gradient bucket plans; every rank must run the same model and --bucket-mb")
         }
         let trace = options.tracePath.map { _ in TraceRecorder(world: world) }
+        let watchdog = options.timeoutSeconds > 0 ? Watchdog(timeout: options.timeoutSeconds, rank: rank) : nil
+        defer { watchdog?.stop() }
         let reducer = GradientReducer(plan: plan, allreducer: allreducer, algorithm: options.allreduce,
-                                      gradients: parameters.gradients, overlap: options.overlap, trace: trace)
+                                      gradients: parameters.gradients, overlap: options.overlap, trace: trace,
+                                      watchdog: watchdog)
         defer { reducer.close() }
 
         let stepsPerEpoch = sampler.stepsPerEpoch / k
@@ -307,7 +312,9 @@ public final class DataParallelTrainer {
                 if summary.steps % options.logEvery == 0 || last {
                     // The window's loss averaged over all ranks: one small all-reduce
                     // per log line, not per step.
-                    let meanLoss = world.mpiAllreduce(windowLoss / Double(windowSteps), op: .sum) / Double(ranks)
+                    let meanLoss = watchdog.waiting(for: "the loss all-reduce after step \(summary.steps)") {
+                        world.mpiAllreduce(windowLoss / Double(windowSteps), op: .sum) / Double(ranks)
+                    }
                     let now = MPIRuntime.wallTime()
                     let rate = Double(windowSteps * globalBatch) / (now - windowStart)
                     summary.finalLoss = meanLoss
@@ -319,7 +326,9 @@ public final class DataParallelTrainer {
                 }
             }
             trainingClock += MPIRuntime.wallTime() - epochStart
-            summary.testAccuracy = evaluateAccuracy(model, on: data.test, world: world)
+            summary.testAccuracy = watchdog.waiting(for: "the evaluation after epoch \(epoch + 1)") {
+                evaluateAccuracy(model, on: data.test, world: world)
+            }
             ConsoleLog.info("epoch \(epoch + 1) done: test accuracy \(format(summary.testAccuracy * 100, 2))% " +
                             "on \(data.test.count) images, \(format(MPIRuntime.wallTime() - epochStart, 1)) s", rank: rank)
             windowStart = MPIRuntime.wallTime()

@@ -29,6 +29,7 @@ public final class GradientReducer: @unchecked Sendable {
     private let algorithm: AllreduceAlgorithm
     private let gradients: UnsafeMutableBufferPointer<Float>
     private let trace: TraceRecorder?
+    private let watchdog: Watchdog?
 
     private let condition = NSCondition()
     private var queue: [Int] = []
@@ -42,13 +43,15 @@ public final class GradientReducer: @unchecked Sendable {
     private var stepNumber = 0
 
     public init(plan: BucketPlan, allreducer: Allreducer, algorithm: AllreduceAlgorithm,
-                gradients: UnsafeMutableBufferPointer<Float>, overlap: Bool, trace: TraceRecorder?) {
+                gradients: UnsafeMutableBufferPointer<Float>, overlap: Bool, trace: TraceRecorder?,
+                watchdog: Watchdog? = nil) {
         self.plan = plan
         self.allreducer = allreducer
         self.algorithm = algorithm
         self.gradients = gradients
         self.overlap = overlap
         self.trace = trace
+        self.watchdog = watchdog
         if overlap {
             let thread = Thread { [unowned self] in self.communicationLoop() }
             thread.name = "chorus-communication"
@@ -96,9 +99,11 @@ public final class GradientReducer: @unchecked Sendable {
     public func finish() {
         let start = MPIRuntime.wallTime()
         if overlap {
-            condition.lock()
-            while reducedThisStep < plan.buckets.count { condition.wait() }
-            condition.unlock()
+            watchdog.waiting(for: "the gradient all-reduces of step \(stepNumber) (\(plan.buckets.count) buckets)") {
+                condition.lock()
+                while reducedThisStep < plan.buckets.count { condition.wait() }
+                condition.unlock()
+            }
         } else {
             for index in plan.buckets.indices { reduce(index) }
         }
@@ -110,7 +115,9 @@ public final class GradientReducer: @unchecked Sendable {
     private func reduce(_ index: Int) {
         let bucket = plan.buckets[index]
         let start = MPIRuntime.wallTime()
-        allreducer.allreduce(UnsafeMutableBufferPointer(rebasing: gradients[bucket.range]), .average, algorithm: algorithm)
+        watchdog.waiting(for: "the all-reduce of gradient bucket \(index) (\(bucket.range.count * 4) bytes) at step \(stepNumber)") {
+            allreducer.allreduce(UnsafeMutableBufferPointer(rebasing: gradients[bucket.range]), .average, algorithm: algorithm)
+        }
         let seconds = MPIRuntime.wallTime() - start
         communicationSeconds += seconds  // one writer at a time: the comm thread, or main without overlap
         trace?.span("all-reduce bucket \(index)", category: "allreduce", track: overlap ? .communication : .compute,
