@@ -27,10 +27,11 @@ public struct Checkpoint {
     public static func fileName(step: Int) -> String { String(format: "step-%08d", step) + suffix }
 
     /// Writes the checkpoint into `directory` and removes all but the newest `keep`.
-    public static func save(_ parameters: FlatParameters, optimizer: Optimizer, step: Int, epoch: Int, stepInEpoch: Int,
-                            layout: [String: String], to directory: String, keep: Int) throws {
+    /// `slots` limits it to some tensors (a pipeline stage's); by default all.
+    public static func save(_ parameters: FlatParameters, slots: [ParameterSlot]? = nil, optimizer: Optimizer, step: Int,
+                            epoch: Int, stepInEpoch: Int, layout: [String: String], to directory: String, keep: Int) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        var entries = parameters.slots.map { slot in
+        var entries = (slots ?? parameters.slots).map { slot in
             Safetensors.Entry(name: slot.name, shape: slot.shape, values: Array(parameters.values[slot.range]))
         }
         for (name, values) in optimizer.state.sorted(by: { $0.key < $1.key }) {
@@ -47,6 +48,12 @@ public struct Checkpoint {
         for old in try checkpointFiles(in: directory).dropFirst(max(1, keep)) {
             try? FileManager.default.removeItem(atPath: old)
         }
+    }
+
+    /// The checkpoint of exactly `step` in `directory`.
+    public static func read(step: Int, in directory: String) throws -> (checkpoint: Checkpoint, path: String) {
+        let path = (directory as NSString).appendingPathComponent(fileName(step: step))
+        return (try read(path), path)
     }
 
     /// Checkpoint files in `directory`, newest first.
@@ -100,8 +107,10 @@ public struct Checkpoint {
 
     /// Puts the parameters and optimizer state into a run, after checking that the
     /// checkpoint was written by the same model and layout.
-    public func apply(to parameters: FlatParameters, optimizer: Optimizer, expecting layout: [String: String],
-                      path: String) throws {
+    /// `slots` limits it to some tensors (a pipeline stage's); by default all.
+    public func apply(to parameters: FlatParameters, slots: [ParameterSlot]? = nil, optimizer: Optimizer,
+                      expecting layout: [String: String], path: String) throws {
+        let slots = slots ?? parameters.slots
         // The most telling difference first: another model before another rank count.
         let order = ["model", "ranks", "global_batch", "optimizer", "seed"]
         let keys = order.filter { layout[$0] != nil } + layout.keys.filter { !order.contains($0) }.sorted()
@@ -109,19 +118,19 @@ public struct Checkpoint {
             throw FileError("\(path) was written by another run: its \(key) is \(self.layout[key] ?? "missing"), this run's is \(layout[key]!)")
         }
         let byName = Dictionary(self.parameters.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for slot in parameters.slots {
+        for slot in slots {
             guard let entry = byName[slot.name], entry.shape == slot.shape else {
                 throw FileError("\(path) holds another model: tensor \(slot.name) is missing or has another shape")
             }
         }
-        guard self.parameters.count == parameters.slots.count else {
-            throw FileError("\(path) holds another model: \(self.parameters.count) tensors, this model has \(parameters.slots.count)")
+        guard self.parameters.count == slots.count else {
+            throw FileError("\(path) holds another model: \(self.parameters.count) tensors, this model has \(slots.count)")
         }
-        for slot in parameters.slots {
+        for slot in slots {
             _ = UnsafeMutableBufferPointer(rebasing: parameters.values[slot.range]).update(fromContentsOf: byName[slot.name]!.values)
         }
         do {
-            try optimizer.restore(optimizerState, parameterCount: parameters.count)
+            try optimizer.restore(optimizerState, parameterCount: slots.reduce(0) { $0 + $1.count })
         } catch {
             throw FileError("\(path): \(error)")
         }

@@ -91,8 +91,10 @@ public enum Safetensors {
             }
             spans.append((key, shape, offsets[0], offsets[1]))
         }
-        spans.sort { $0.begin < $1.begin }
-        for (a, b) in zip(spans, spans.dropFirst()) where a.end > b.begin {
+        // File order; empty tensors occupy no bytes and may share an offset with the next.
+        spans.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
+        let occupied = spans.filter { $0.end > $0.begin }
+        for (a, b) in zip(occupied, occupied.dropFirst()) where a.end > b.begin {
             throw fail("tensors \(a.name) and \(b.name) overlap")
         }
         let entries = spans.map { span in

@@ -54,4 +54,14 @@ final class SafetensorsTests: XCTestCase {
         XCTAssertEqual(String(decoding: try AtomicFile.read(directory + "/f"), as: UTF8.self), "second")
         XCTAssertThrowsError(try AtomicFile.write("x", to: directory + "/missing/f"))
     }
+
+    func testEmptyTensorsRoundTripNextToOthers() throws {
+        // A pipeline stage without parameters saves empty optimizer buffers beside a
+        // one-element step count: all at data offset 0.
+        let entries = [Safetensors.Entry(name: "a", shape: [0], values: []),
+                       Safetensors.Entry(name: "b", shape: [0], values: []),
+                       Safetensors.Entry(name: "step", shape: [1], values: [7])]
+        let decoded = try Safetensors.decode(Safetensors.encode(entries)).entries
+        XCTAssertEqual(decoded.sorted { $0.name < $1.name }, entries)
+    }
 }

@@ -190,6 +190,22 @@ expect_failure "rank 1 of 3 stalls in a collective, --timeout 5: the others end 
   "no progress for [0-9]+ s \(--timeout 5\): waiting for the (gradient all-reduces|all-reduce of gradient bucket)" \
   env CHORUS_FAULT=rank=1,step=3,action=stall $MPIRUN -x CHORUS_FAULT -n 3 "$BIN/ddp-train" --dataset synthetic --steps 20 --timeout 5
 expect_failure "--timeout -1" "timeout must be a non-negative number" $MPIRUN -n 2 "$BIN/ddp-train" --timeout -1
+pk=(--model mlp --hidden 64,64,32 --steps 40 --batch-size 24 --microbatches 4 --stages 3 --threads 1 --log-every 10 --seed 4 --optimizer adam --lr 0.001)
+run "pipe-train 3 stages, 40 steps uninterrupted" 120 $MPIRUN -n 3 "$BIN/pipe-train" "${pk[@]}" --save-model "$WORK/pk-full.safetensors"
+expect_failure "pipe-train: rank 1 (stage 1) dies at step 25" "injected fault at step 25" \
+  env CHORUS_FAULT=rank=1,step=25,action=exit $MPIRUN -x CHORUS_FAULT -n 3 "$BIN/pipe-train" "${pk[@]}" \
+  --checkpoint-dir "$WORK/pk" --checkpoint-every 10
+run "pipe-train resumes every stage from step 20" 120 bash -c "$MPIRUN -n 3 $BIN/pipe-train ${pk[*]} --checkpoint-dir $WORK/pk \
+  --checkpoint-every 10 --resume --save-model $WORK/pk-resumed.safetensors 2>&1 | grep -q 'resumed every stage from step 20'"
+run "pipeline: killed-and-resumed parameters are bitwise equal to the uninterrupted run" 60 \
+  $MPIRUN -n 1 "$BIN/chorus-mpi-tests" compare-models "$WORK/pk-full.safetensors" "$WORK/pk-resumed.safetensors" 0
+expect_failure "pipe-train: stage 1 stalls, --timeout 5: the others end the job naming the wait" "no progress for [0-9]+ s \(--timeout 5\)" \
+  env CHORUS_FAULT=rank=1,step=3,action=stall $MPIRUN -x CHORUS_FAULT -n 3 "$BIN/pipe-train" --model mlp --hidden 64,64 \
+  --stages 3 --dataset synthetic --steps 20 --timeout 5
+expect_failure "pipe-train: ranks started with different --microbatches" "ranks disagree on --microbatches: rank 0 has 4, rank 1 has 2" \
+  $MPIRUN -n 1 "$BIN/pipe-train" --stages 2 --dataset synthetic --microbatches 4 : -n 1 "$BIN/pipe-train" --stages 2 --dataset synthetic --microbatches 2
+expect_failure "pipe-train: a diverging run stops on every rank, naming the tensor and stage" "the gradient of [a-z0-9.]+ \(layer [a-z0-9]+, stage [0-9]\) is not finite" \
+  $MPIRUN -n 2 "$BIN/pipe-train" --model mlp --hidden 32 --stages 2 --dataset synthetic --steps 30 --lr 1e30 --optimizer sgd
 expect_failure "a diverging run stops at a non-finite gradient, naming step and layer" "step [0-9]+: the gradient of [a-z0-9.]+ \(layer" \
   $MPIRUN -n 2 "$BIN/ddp-train" --model mlp --hidden 32 --dataset synthetic --steps 30 --lr 1e30 --optimizer sgd
 run "--skip-nonfinite skips such updates and finishes" 120 $MPIRUN -n 2 "$BIN/ddp-train" --model mlp --hidden 32 --dataset synthetic \

@@ -28,6 +28,12 @@ public struct PipelineOptions: Sendable {
     public var tracePath: String?
     public var logEvery: Int
     public var threads: Int?
+    /// Checkpoints: one directory per stage (`DIR/stage-s`), written by replica 0.
+    public var checkpointDirectory: String?
+    public var checkpointEvery = 0
+    public var keepCheckpoints = 3
+    public var resume = false
+    public var timeoutSeconds = Watchdog.defaultTimeoutSeconds
 
     public init(model: ModelDescription, dataset: DatasetChoice, epochs: Int, maxSteps: Int?, batchSize: Int,
                 microbatches: Int, stages: Int, split: [Int]?, schedule: ScheduleKind, learningRate: Float,
@@ -106,18 +112,21 @@ public final class PipelineTrainer {
         try schedule.validate()
         let microbatch = options.batchSize / M
 
-        // Ranks built from different flags would exchange messages of the wrong size;
-        // compare everything the message shapes follow from before the first one.
-        let configuration = "\(options.model) \(partition.ranges) \(microbatch) \(M) \(options.schedule.rawValue) \(options.batchSize)"
-        let fingerprint = stableHash(configuration)
-        guard world.mpiAllreduce(fingerprint, op: .min) == world.mpiAllreduce(fingerprint, op: .max) else {
-            throw FileError("ranks disagree on the model, stages or micro-batches (\(configuration) on rank \(world.rank)); run every rank with the same flags")
-        }
-
         let data = try world.together("loading the dataset") { try options.dataset.load(seed: options.seed) }
         guard data.train.imageShape == options.model.inputShape else {
             throw FileError("\(data.name) images are \(data.train.imageShape), the model expects \(options.model.inputShape)")
         }
+        // Ranks started differently would exchange messages of the wrong size or call
+        // collectives in a different order: compare before the first message.
+        try world.agreeOnConfiguration([
+            ("the model", "\(options.model) with \(model.parameters.count) parameters"),
+            ("the dataset", "\(data.name), \(data.train.count) train / \(data.test.count) test images"),
+            ("the stages", "\(partition.ranges)"), ("--microbatches", "\(M)"), ("--schedule", options.schedule.rawValue),
+            ("--batch-size", "\(options.batchSize)"),
+            ("the optimizer", "\(options.optimizer.description) lr \(options.learningRate) \(options.learningRatePolicy)"),
+            ("--seed", "\(options.seed)"), ("--epochs/--steps", "\(options.epochs)/\(options.maxSteps.map(String.init) ?? "all")"),
+            ("--checkpoint-dir/--resume", "\(options.checkpointDirectory ?? "none")/\(options.resume)"),
+        ])
         let sampler = try DistributedSampler(sampleCount: data.train.count, ranks: replicas, rank: replica,
                                              batchPerRank: options.batchSize, seed: options.seed)
         let totalSteps = min(options.maxSteps ?? Int.max, options.epochs * sampler.stepsPerEpoch)
@@ -131,6 +140,42 @@ public final class PipelineTrainer {
         let values = UnsafeMutableBufferPointer(rebasing: model.parameters.values[parameterRange])
         let gradients = UnsafeMutableBufferPointer(rebasing: model.parameters.gradients[parameterRange])
 
+        let watchdog = options.timeoutSeconds > 0 ? Watchdog(timeout: options.timeoutSeconds, rank: world.rank) : nil
+        defer { watchdog?.stop() }
+
+        // Checkpoints: each stage's tensors and optimizer state in its own directory.
+        let stageSlots = model.parameters.slots.filter { partition.ranges[stage].contains($0.layerIndex) }
+        let stageDirectory = options.checkpointDirectory.map { ($0 as NSString).appendingPathComponent("stage-\(stage)") }
+        let checkpointLayout = ["model": options.model.description, "ranks": "\(world.size)", "stages": "\(S)",
+                                "stage": "\(stage)", "global_batch": "\(options.batchSize * replicas)",
+                                "optimizer": options.optimizer.kind.rawValue, "seed": "\(options.seed)"]
+        if let directory = stageDirectory {
+            try world.together("using the checkpoint directory \(directory)") {
+                if replica == 0 { try AtomicFile.checkWritable(directory: directory) }
+            }
+        }
+        var startEpoch = 0, startStep = 0, resumedSteps = 0
+        if options.resume, let directory = stageDirectory {
+            // Every stage must resume from the same step: the newest one all have.
+            let newest = try world.together("looking for checkpoints in \(directory)") {
+                try Checkpoint.newestValid(in: directory).map { $0.checkpoint.step } ?? -1
+            }
+            let common = world.mpiAllreduce(Int64(newest), op: .min), latest = world.mpiAllreduce(Int64(newest), op: .max)
+            if latest >= 0 {
+                let step = Int(common)
+                try world.together("resuming from \(directory)") {
+                    guard step >= 0 else { throw FileError("stage \(stage) has no checkpoint in \(directory) while others do") }
+                    let (checkpoint, path) = try Checkpoint.read(step: step, in: directory)
+                    try checkpoint.apply(to: model.parameters, slots: stageSlots, optimizer: optimizer,
+                                         expecting: checkpointLayout, path: path)
+                    (startEpoch, startStep, resumedSteps) = (checkpoint.epoch, checkpoint.stepInEpoch, checkpoint.step)
+                }
+                ConsoleLog.info("resumed every stage from step \(step) in \(options.checkpointDirectory!)", rank: world.rank)
+            } else {
+                ConsoleLog.info("no checkpoint in \(options.checkpointDirectory!) yet: starting from the beginning", rank: world.rank)
+            }
+        }
+
         let stageList = partition.ranges.enumerated().map { s, range in
             "stage \(s): layers \(range.lowerBound)..<\(range.upperBound) (\(range.map { model.layers[$0].name }.joined(separator: " ")))"
         }
@@ -142,41 +187,69 @@ public final class PipelineTrainer {
             """, rank: world.rank)
 
         let executor = StageExecutor(runner: runner, schedule: schedule, stage: stage, pipeline: pipeline, microbatch: microbatch,
-                                     trace: trace)
-        var steps = 0, busySeconds = 0.0, stepSeconds = 0.0, trainingClock = 0.0
+                                     trace: trace, watchdog: watchdog)
+        var steps = resumedSteps, busySeconds = 0.0, stepSeconds = 0.0, trainingClock = 0.0
         var windowLoss = 0.0, windowSteps = 0, windowStart = MPIRuntime.wallTime(), finalLoss = Double.nan
         var testAccuracy = Double.nan
-        for epoch in 0..<options.epochs where steps < totalSteps {
+        for epoch in startEpoch..<options.epochs where steps < totalSteps {
             let order = sampler.permutation(epoch: epoch)
             let epochStart = MPIRuntime.wallTime()
-            for step in 0..<sampler.stepsPerEpoch where steps < totalSteps {
+            for step in (epoch == startEpoch ? startStep : 0)..<sampler.stepsPerEpoch where steps < totalSteps {
+                FaultInjection.check(rank: world.rank, step: steps)
                 let indices = sampler.indices(step: step, of: order)
                 let needsData = stage == 0 || stage == S - 1
                 let (images, labels) = needsData ? data.train.batch(indices) : (Tensor(shape: [0], storage: []), [])
                 gradients.update(repeating: 0)
 
-                pipeline.barrier()  // every stage starts the step together, so idle time is measurable
+                // Every stage starts the step together, so idle time is measurable.
+                watchdog.waiting(for: "the other stages to start step \(steps + 1)") { pipeline.barrier() }
                 let stepStart = MPIRuntime.wallTime()
-                let result = executor.runStep(images: images, labels: labels)
+                let result = executor.runStep(images: images, labels: labels, step: steps + 1)
                 let ownEnd = MPIRuntime.wallTime()
                 // The step lasts until its slowest stage is done.
-                stepSeconds += pipeline.mpiAllreduce(ownEnd - stepStart, op: .max)
+                stepSeconds += watchdog.waiting(for: "the other stages to finish step \(steps + 1)") {
+                    pipeline.mpiAllreduce(ownEnd - stepStart, op: .max)
+                }
                 busySeconds += result.busySeconds
 
                 if let replicaReducer {
-                    replicaReducer.allreduce(gradients, .average)
+                    watchdog.waiting(for: "the all-reduce of stage \(stage)'s gradients across replicas at step \(steps + 1)") {
+                        replicaReducer.allreduce(gradients, .average)
+                    }
+                }
+                // Stages hold different gradients: agree on the verdict, or one stage
+                // would stop while the others wait for it.
+                let nonFinite = stageSlots.first { slot in slot.range.contains { !model.parameters.gradients[$0].isFinite } }
+                if world.mpiAllreduce(Int32(nonFinite == nil ? 0 : 1), op: .max) != 0 {
+                    try world.together("step \(steps + 1)") {
+                        if let slot = nonFinite {
+                            throw FileError("the gradient of \(slot.name) (layer \(model.layers[slot.layerIndex].name), stage \(stage)) is not finite; lower --lr")
+                        }
+                    }
                 }
                 let optimizerStart = MPIRuntime.wallTime()
                 optimizer.learningRate = rates.rate(atStep: steps)
                 optimizer.step(values: values, gradients: gradients)
                 trace?.span("optimizer step", category: "optimizer", since: optimizerStart)
                 steps += 1
+                if let directory = stageDirectory, options.checkpointEvery > 0, steps % options.checkpointEvery == 0 {
+                    let next = step + 1 < sampler.stepsPerEpoch ? (epoch, step + 1) : (epoch + 1, 0)
+                    try world.together("writing a checkpoint to \(directory)") {
+                        if replica == 0 {
+                            try Checkpoint.save(model.parameters, slots: stageSlots, optimizer: optimizer, step: steps,
+                                                epoch: next.0, stepInEpoch: next.1, layout: checkpointLayout,
+                                                to: directory, keep: options.keepCheckpoints)
+                        }
+                    }
+                }
                 windowLoss += result.loss
                 windowSteps += 1
 
                 if steps % options.logEvery == 0 || steps == totalSteps || step == sampler.stepsPerEpoch - 1 {
                     // Only last stages know the loss: sum over the world, average over replicas.
-                    let meanLoss = world.mpiAllreduce(windowLoss / Double(windowSteps), op: .sum) / Double(replicas)
+                    let meanLoss = watchdog.waiting(for: "the loss all-reduce after step \(steps)") {
+                        world.mpiAllreduce(windowLoss / Double(windowSteps), op: .sum) / Double(replicas)
+                    }
                     let rate = Double(windowSteps * options.batchSize * replicas) / (MPIRuntime.wallTime() - windowStart)
                     finalLoss = meanLoss
                     ConsoleLog.progress("epoch \(epoch + 1)/\(options.epochs) step \(step + 1)/\(sampler.stepsPerEpoch) " +
@@ -192,6 +265,10 @@ public final class PipelineTrainer {
             ConsoleLog.info("epoch \(epoch + 1) done: test accuracy \(format(testAccuracy * 100, 2))%", rank: world.rank)
             windowStart = MPIRuntime.wallTime()
         }
+
+        // A run resumed at its last step trains no epoch: gather and evaluate anyway.
+        gatherStages(model: model, partition: partition, stage: stage, pipeline: pipeline)
+        if testAccuracy.isNaN { testAccuracy = evaluateAccuracy(model, on: data.test, world: world) }
 
         // Idle fraction over the stages of a pipeline (averaged over replicas).
         let busyAll = world.mpiAllreduce(busySeconds, op: .sum)
@@ -237,6 +314,7 @@ public final class PipelineTrainer {
             metrics["bubble_fraction_theory"] = schedule.theoreticalBubble
             metrics["peak_stored_activations"] = peaks.map(Int.init)
             metrics["peak_stored_activation_bytes"] = peakBytes.map(Int.init)
+            metrics["resumed_from_step"] = resumedSteps
             metrics["train_seconds"] = trainingClock
             metrics["wall_seconds"] = MPIRuntime.wallTime() - started
             try world.together("writing metrics") {

@@ -20,18 +20,20 @@ final class StageExecutor {
     let pipeline: Communicator
     let microbatch: Int
     let trace: TraceRecorder?
+    let watchdog: Watchdog?
     /// Most micro-batches (and bytes) of saved activations held at once so far.
     private(set) var peakStoredMicrobatches = 0
     private(set) var peakStoredBytes = 0
 
     init(runner: StageRunner, schedule: PipelineSchedule, stage: Int, pipeline: Communicator, microbatch: Int,
-         trace: TraceRecorder?) {
+         trace: TraceRecorder?, watchdog: Watchdog? = nil) {
         self.runner = runner
         self.schedule = schedule
         self.stage = stage
         self.pipeline = pipeline
         self.microbatch = microbatch
         self.trace = trace
+        self.watchdog = watchdog
     }
 
     struct StepResult {
@@ -41,7 +43,7 @@ final class StageExecutor {
         var busySeconds = 0.0
     }
 
-    func runStep(images: Tensor, labels: [Int32]) -> StepResult {
+    func runStep(images: Tensor, labels: [Int32], step: Int) -> StepResult {
         let last = stage == schedule.stages - 1, first = stage == 0
         let m = schedule.microbatches, b = microbatch
         let inputCount = b * runner.inputShape.reduce(1, *), outputCount = b * runner.outputShape.reduce(1, *)
@@ -70,7 +72,9 @@ final class StageExecutor {
         func received(_ action: PipelineAction, shape: [Int]) -> Tensor {
             let start = MPIRuntime.wallTime()
             let (buffer, request) = incoming.removeValue(forKey: action)!
-            request.wait()
+            let peer = stage + (action == .receiveActivation(action.microbatch) ? -1 : 1)
+            let what = action == .receiveActivation(action.microbatch) ? "activations" : "gradients"
+            watchdog.waiting(for: "micro-batch \(action.microbatch)'s \(what) from stage \(peer) at step \(step)") { request.wait() }
             trace?.span("wait \(action)", category: "wait", since: start)
             return Tensor(shape: [b] + shape, storage: buffer.array)
         }
@@ -117,7 +121,9 @@ final class StageExecutor {
             }
         }
         let start = MPIRuntime.wallTime()
-        for send in sends { send.wait() }
+        watchdog.waiting(for: "the sends of step \(step) to stages \(stage - 1) and \(stage + 1) to complete") {
+            for send in sends { send.wait() }
+        }
         if !sends.isEmpty { trace?.span("wait for sends", category: "wait", since: start) }
         return result
     }
