@@ -16,6 +16,7 @@ struct DDPTrain: MPICommand {
             """)
 
     @OptionGroup var common: CommonTrainingOptions
+    @OptionGroup var reliability: ReliabilityOptions
 
     // 32 per rank: with 4 ranks a global batch of 128, for which the default learning
     // rate (0.05, momentum 0.9) takes LeNet past 85% test accuracy in two epochs.
@@ -41,24 +42,10 @@ struct DDPTrain: MPICommand {
     @Option(help: ArgumentHelp("Write a Chrome trace-event timeline of every rank here (JSON; ui.perfetto.dev).", valueName: "file"))
     var trace: String?
 
-    @Option(help: ArgumentHelp("Directory for checkpoints (model, optimizer state, data position).", valueName: "dir"))
-    var checkpointDir: String?
-
-    @Option(parsing: .unconditional, help: "Write a checkpoint every this many optimizer steps (needs --checkpoint-dir).")
-    var checkpointEvery: Int?
-
-    @Option(parsing: .unconditional, help: "Keep the newest this many checkpoints.")
-    var keepCheckpoints: Int = 3
-
-    @Flag(help: "Continue from the newest valid checkpoint in --checkpoint-dir (from the start if there is none).")
-    var resume = false
 
     @Flag(help: "Skip the update of a step whose gradients are NaN or infinite, instead of stopping.")
     var skipNonfinite = false
 
-    @Option(parsing: .unconditional,
-            help: "End the job when a wait on other ranks lasts this many seconds (a stall warning at half; 0: never).")
-    var timeout: Double = Watchdog.defaultTimeoutSeconds
 
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1 (got \(batchSize))") }
@@ -67,14 +54,6 @@ struct DDPTrain: MPICommand {
         }
         guard bucketMb.isFinite, bucketMb > 0 else { throw ValidationError("--bucket-mb must be a positive number (got \(bucketMb))") }
         guard accumulate >= 1 else { throw ValidationError("--accumulate must be at least 1 (got \(accumulate))") }
-        if let checkpointEvery, checkpointEvery < 1 {
-            throw ValidationError("--checkpoint-every must be at least 1 (got \(checkpointEvery))")
-        }
-        if (checkpointEvery != nil || resume) && checkpointDir == nil {
-            throw ValidationError("--checkpoint-every and --resume need --checkpoint-dir")
-        }
-        guard timeout.isFinite, timeout >= 0 else { throw ValidationError("--timeout must be a non-negative number of seconds (got \(timeout))") }
-        guard keepCheckpoints >= 1 else { throw ValidationError("--keep-checkpoints must be at least 1 (got \(keepCheckpoints))") }
     }
 
     func run(world: Communicator) throws {
@@ -90,12 +69,12 @@ struct DDPTrain: MPICommand {
         options.firstBucketCapBytes = min(BucketPlan.defaultFirstCapBytes, capBytes)
         options.overlap = !noOverlap
         options.tracePath = trace
-        options.checkpointDirectory = checkpointDir
-        options.checkpointEvery = checkpointEvery ?? 0
-        options.keepCheckpoints = keepCheckpoints
-        options.resume = resume
+        options.checkpointDirectory = reliability.checkpointDir
+        options.checkpointEvery = reliability.checkpointEvery ?? 0
+        options.keepCheckpoints = reliability.keepCheckpoints
+        options.resume = reliability.resume
         options.skipNonFinite = skipNonfinite
-        options.timeoutSeconds = timeout
+        options.timeoutSeconds = reliability.timeout
         _ = try DataParallelTrainer(options: options, world: world).run()
     }
 }

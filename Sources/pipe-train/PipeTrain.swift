@@ -21,6 +21,7 @@ struct PipeTrain: MPICommand {
             """)
 
     @OptionGroup var common: CommonTrainingOptions
+    @OptionGroup var reliability: ReliabilityOptions
 
     @Option(parsing: .unconditional, help: "Pipeline stages (ranks per pipeline).")
     var stages: Int = 2
@@ -44,21 +45,7 @@ struct PipeTrain: MPICommand {
     @Flag(help: "Print the schedule as a time x stage grid and exit.")
     var printSchedule = false
 
-    @Option(help: ArgumentHelp("Directory for checkpoints, one subdirectory per stage.", valueName: "dir"))
-    var checkpointDir: String?
 
-    @Option(parsing: .unconditional, help: "Write a checkpoint every this many optimizer steps (needs --checkpoint-dir).")
-    var checkpointEvery: Int?
-
-    @Option(parsing: .unconditional, help: "Keep the newest this many checkpoints per stage.")
-    var keepCheckpoints: Int = 3
-
-    @Flag(help: "Continue from the newest checkpoint every stage has (from the start if there is none).")
-    var resume = false
-
-    @Option(parsing: .unconditional,
-            help: "End the job when a wait on other ranks lasts this many seconds (a stall warning at half; 0: never).")
-    var timeout: Double = Watchdog.defaultTimeoutSeconds
 
     func splitPoints() throws -> [Int]? {
         guard let split else { return nil }
@@ -77,14 +64,6 @@ struct PipeTrain: MPICommand {
         guard batchSize % microbatches == 0 else {
             throw ValidationError("--batch-size \(batchSize) is not divisible by --microbatches \(microbatches)")
         }
-        if let checkpointEvery, checkpointEvery < 1 {
-            throw ValidationError("--checkpoint-every must be at least 1 (got \(checkpointEvery))")
-        }
-        if (checkpointEvery != nil || resume) && checkpointDir == nil {
-            throw ValidationError("--checkpoint-every and --resume need --checkpoint-dir")
-        }
-        guard keepCheckpoints >= 1 else { throw ValidationError("--keep-checkpoints must be at least 1 (got \(keepCheckpoints))") }
-        guard timeout.isFinite, timeout >= 0 else { throw ValidationError("--timeout must be a non-negative number of seconds (got \(timeout))") }
         if let points = try splitPoints(), points.count != stages - 1 {
             throw ValidationError("--split needs \(stages - 1) layer indices for \(stages) stages (got \(points.count))")
         }
@@ -104,11 +83,11 @@ struct PipeTrain: MPICommand {
         options.saveModel = common.saveModel
         options.metricsJSON = common.metricsJson
         options.tracePath = trace
-        options.checkpointDirectory = checkpointDir
-        options.checkpointEvery = checkpointEvery ?? 0
-        options.keepCheckpoints = keepCheckpoints
-        options.resume = resume
-        options.timeoutSeconds = timeout
+        options.checkpointDirectory = reliability.checkpointDir
+        options.checkpointEvery = reliability.checkpointEvery ?? 0
+        options.keepCheckpoints = reliability.keepCheckpoints
+        options.resume = reliability.resume
+        options.timeoutSeconds = reliability.timeout
         try PipelineTrainer(options: options, world: world).run()
     }
 }
