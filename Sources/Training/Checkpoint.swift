@@ -117,18 +117,7 @@ public struct Checkpoint {
         for key in keys where self.layout[key] != layout[key] {
             throw FileError("\(path) was written by another run: its \(key) is \(self.layout[key] ?? "missing"), this run's is \(layout[key]!)")
         }
-        let byName = Dictionary(self.parameters.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for slot in slots {
-            guard let entry = byName[slot.name], entry.shape == slot.shape else {
-                throw FileError("\(path) holds another model: tensor \(slot.name) is missing or has another shape")
-            }
-        }
-        guard self.parameters.count == slots.count else {
-            throw FileError("\(path) holds another model: \(self.parameters.count) tensors, this model has \(slots.count)")
-        }
-        for slot in slots {
-            _ = UnsafeMutableBufferPointer(rebasing: parameters.values[slot.range]).update(fromContentsOf: byName[slot.name]!.values)
-        }
+        try ModelFile.copy(self.parameters, into: parameters, slots: slots, from: path, model: self.layout["model"])
         do {
             try optimizer.restore(optimizerState, parameterCount: slots.reduce(0) { $0 + $1.count })
         } catch {

@@ -126,9 +126,16 @@ public enum ModelFile {
     /// Loads a file into `parameters`, refusing one whose tensors or shapes differ.
     public static func load(_ path: String, into parameters: FlatParameters) throws {
         let (entries, metadata) = try Safetensors.decode(AtomicFile.read(path), name: path)
+        try copy(entries, into: parameters, slots: parameters.slots, from: path, model: metadata["model"])
+    }
+
+    /// Copies `entries` into the tensors `slots` of `parameters`, refusing entries that
+    /// are missing, extra or shaped differently (checked before anything is copied).
+    static func copy(_ entries: [Safetensors.Entry], into parameters: FlatParameters, slots: [ParameterSlot],
+                     from path: String, model: String?) throws {
         let byName = Dictionary(entries.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        let model = metadata["model"].map { " (model \($0))" } ?? ""
-        for slot in parameters.slots {
+        let model = model.map { " (model \($0))" } ?? ""
+        for slot in slots {
             guard let entry = byName[slot.name] else {
                 throw FileError("\(path) holds a different model\(model): it has no tensor \(slot.name)")
             }
@@ -136,10 +143,10 @@ public enum ModelFile {
                 throw FileError("\(path) holds a different model\(model): tensor \(slot.name) has shape \(entry.shape), this model needs \(slot.shape)")
             }
         }
-        guard entries.count == parameters.slots.count else {
-            throw FileError("\(path) holds a different model\(model): \(entries.count) tensors, this model has \(parameters.slots.count)")
+        guard entries.count == slots.count else {
+            throw FileError("\(path) holds a different model\(model): \(entries.count) tensors, this model has \(slots.count)")
         }
-        for slot in parameters.slots {
+        for slot in slots {
             _ = UnsafeMutableBufferPointer(rebasing: parameters.values[slot.range]).update(fromContentsOf: byName[slot.name]!.values)
         }
     }

@@ -143,7 +143,7 @@ public final class DataParallelTrainer {
         // messages can never match the main thread's.
         let gradientWorld = world.duplicate()
         let allreducer = Allreducer(world: gradientWorld, ranksPerNode: options.ranksPerNode)
-        configureThreads(layout: allreducer.layout)
+        configureBLASThreads(requested: options.threads, world: world)
         keepLargeAllocationsInHeap()
 
         let model = try options.model.build(seed: options.seed)
@@ -277,7 +277,7 @@ public final class DataParallelTrainer {
 
                 // After averaging every rank holds the same gradients, so all ranks
                 // reach the same verdict.
-                if let slot = firstNonFiniteGradient(parameters) {
+                if let slot = firstNonFiniteGradient(parameters, in: 0..<parameters.count) {
                     let message = "step \(summary.steps + 1): the gradient of \(slot.name) (layer \(model.layers[slot.layerIndex].name)) is not finite " +
                         "(this rank's loss: \(stepLoss))"
                     guard options.skipNonFinite else {
@@ -406,43 +406,4 @@ public final class DataParallelTrainer {
         case .synthetic: "the synthetic dataset"
         }
     }
-
-    /// One BLAS thread per core this rank can call its own: ranks sharing a node
-    /// split its cores instead of oversubscribing them.
-    private func configureThreads(layout: NodeLayout) {
-        if let threads = options.threads {
-            BLAS.setThreads(threads)
-        } else {
-            // The real node (shared memory), not a simulated grouping, decides how many
-            // ranks compete for these cores.
-            let local = layout.world.splitByNode().size
-            BLAS.setThreads(max(1, onlineCores() / local))
-        }
-    }
 }
-
-/// The first parameter tensor with a NaN or infinite gradient, if any (a scan of the
-/// exponent bits, which vectorises: a few ms for 10 M parameters).
-func firstNonFiniteGradient(_ parameters: FlatParameters) -> ParameterSlot? {
-    let bits = UnsafeRawPointer(parameters.gradients.baseAddress!).bindMemory(to: UInt32.self, capacity: parameters.count)
-    var any: UInt32 = 0
-    for i in 0..<parameters.count { any |= (bits[i] & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0 }
-    guard any != 0 else { return nil }
-    return parameters.slots.first { slot in slot.range.contains { !parameters.gradients[$0].isFinite } }
-}
-
-/// `1.2 MiB`, `340 KiB`, `96 B`.
-func formatBytes(_ bytes: Int) -> String {
-    if bytes >= 1 << 20 { return format(Double(bytes) / Double(1 << 20), 1) + " MiB" }
-    if bytes >= 1 << 10 { return format(Double(bytes) / Double(1 << 10), 1) + " KiB" }
-    return "\(bytes) B"
-}
-
-/// `value` with a fixed number of decimals.
-func format(_ value: Double, _ decimals: Int) -> String { String(format: "%.\(decimals)f", value) }
-
-#if canImport(Glibc)
-import Glibc
-#endif
-
-func onlineCores() -> Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }

@@ -22,7 +22,6 @@ public struct PipelineOptions: Sendable {
     public var optimizer: OptimizerSettings
     public var learningRatePolicy = LearningRatePolicy()
     public var seed: UInt64
-    public var allreduce: AllreduceAlgorithm = .auto
     public var saveModel: String?
     public var metricsJSON: String?
     public var tracePath: String?
@@ -94,7 +93,7 @@ public final class PipelineTrainer {
         // A pipeline's ranks, numbered by stage; and one rank per replica of this stage.
         let pipeline = world.split(color: replica, key: stage)
         let stageGroup = world.split(color: stage, key: replica)
-        BLAS.setThreads(options.threads ?? max(1, onlineCores() / world.splitByNode().size))
+        configureBLASThreads(requested: options.threads, world: world)
         keepLargeAllocationsInHeap()
 
         let model = try options.model.build(seed: options.seed)
@@ -219,7 +218,7 @@ public final class PipelineTrainer {
                 }
                 // Stages hold different gradients: agree on the verdict, or one stage
                 // would stop while the others wait for it.
-                let nonFinite = stageSlots.first { slot in slot.range.contains { !model.parameters.gradients[$0].isFinite } }
+                let nonFinite = firstNonFiniteGradient(model.parameters, in: parameterRange)
                 if world.mpiAllreduce(Int32(nonFinite == nil ? 0 : 1), op: .max) != 0 {
                     try world.together("step \(steps + 1)") {
                         if let slot = nonFinite {

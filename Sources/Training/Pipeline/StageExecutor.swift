@@ -69,11 +69,9 @@ final class StageExecutor {
         var result = StepResult()
         var held = 0, heldBytes = 0
 
-        func received(_ action: PipelineAction, shape: [Int]) -> Tensor {
+        func received(_ action: PipelineAction, _ what: String, from peer: Int, shape: [Int]) -> Tensor {
             let start = MPIRuntime.wallTime()
             let (buffer, request) = incoming.removeValue(forKey: action)!
-            let peer = stage + (action == .receiveActivation(action.microbatch) ? -1 : 1)
-            let what = action == .receiveActivation(action.microbatch) ? "activations" : "gradients"
             watchdog.waiting(for: "micro-batch \(action.microbatch)'s \(what) from stage \(peer) at step \(step)") { request.wait() }
             trace?.span("wait \(action)", category: "wait", since: start)
             return Tensor(shape: [b] + shape, storage: buffer.array)
@@ -82,9 +80,9 @@ final class StageExecutor {
         for action in program {
             switch action {
             case .receiveActivation(let i):
-                inputs[i] = received(action, shape: runner.inputShape)
+                inputs[i] = received(action, "activations", from: stage - 1, shape: runner.inputShape)
             case .receiveGradient(let i):
-                outputGradients[i] = received(action, shape: runner.outputShape)
+                outputGradients[i] = received(action, "gradients", from: stage + 1, shape: runner.outputShape)
             case .forward(let i):
                 let start = MPIRuntime.wallTime()
                 let x = first ? images.items((i * b)..<((i + 1) * b)) : inputs.removeValue(forKey: i)!
