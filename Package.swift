@@ -6,7 +6,7 @@
 //
 //   CMPI ─► ChorusMPI ─► Collectives ◄─ CAtomics ───┐
 //   COpenBLAS ─► NeuralNet ─┬──────────────────────┼─► Training ─► ChorusCLI ─┬─► ddp-train, pipe-train
-//   CZlib ──────────────────┴─► Datasets ──────────┤                          └─► allreduce-bench
+//   CZlib ──────────────────┴─► Datasets ──────────┤                          └─► allreduce-bench, p2p-bench
 //   Pipeline (schedules, partitioning; pure) ──────┘
 //
 // Only ChorusMPI imports CMPI, only NeuralNet imports COpenBLAS, only Datasets
@@ -22,6 +22,7 @@ let package = Package(
         .executable(name: "ddp-train", targets: ["ddp-train"]),
         .executable(name: "pipe-train", targets: ["pipe-train"]),
         .executable(name: "allreduce-bench", targets: ["allreduce-bench"]),
+        .executable(name: "p2p-bench", targets: ["p2p-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -57,6 +58,9 @@ let package = Package(
         // Benchmarks: executables that print nccl-tests style tables and write CSV.
         .executableTarget(name: "allreduce-bench", dependencies: ["ChorusCLI"],
                           path: "Benchmarks/allreduce-bench", swiftSettings: optimize),
+        // Point-to-point latency and bandwidth, reduction and copy rates: the cost model's inputs.
+        .executableTarget(name: "p2p-bench", dependencies: ["ChorusCLI"],
+                          path: "Benchmarks/p2p-bench", swiftSettings: optimize),
 
         // Multi-process checks, run under mpirun by `make test` (see Tests/mpi/run.sh).
         .executableTarget(name: "chorus-mpi-tests",

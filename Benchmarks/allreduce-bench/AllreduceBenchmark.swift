@@ -1,3 +1,4 @@
+import ChorusCLI
 import ChorusMPI
 import Collectives
 
@@ -131,10 +132,4 @@ struct AllreduceBenchmark {
                             timeAvg: world.mpiAllreduce(perCall, op: .sum) / Double(p),
                             timeMax: world.mpiAllreduce(perCall, op: .max), correct: correct)
     }
-}
-
-func monotonicSeconds() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
 }

@@ -80,14 +80,3 @@ private func geometricMean(_ values: [Double]) -> Double {
     exp(values.map(log).reduce(0, +) / Double(max(values.count, 1)))
 }
 
-private func format(_ value: Double, _ decimals: Int) -> String {
-    String(format: "%.\(decimals)f", value)
-}
-
-/// Right-aligns to `width` (left-aligns when negative).
-private func pad(_ text: String, _ width: Int) -> String {
-    let room = abs(width) - text.count
-    guard room > 0 else { return text + " " }
-    let spaces = String(repeating: " ", count: room)
-    return width > 0 ? spaces + text : text + spaces
-}

@@ -111,3 +111,9 @@ enum Kernels {
         }
     }
 }
+
+/// `accumulator += addend` with the kernel every collective reduces with; public so
+/// benchmarks can measure its rate (the gamma of the cost model).
+public func accumulate<T: CollectiveScalar>(_ addend: UnsafeBufferPointer<T>, into accumulator: UnsafeMutableBufferPointer<T>) {
+    Kernels.add(addend, into: accumulator)
+}

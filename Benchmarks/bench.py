@@ -1,0 +1,349 @@
+#!/usr/bin/env python3
+"""The scaling benchmark suite: runs the sweeps and writes one CSV per suite.
+
+    Benchmarks/bench.py --profile quick            # `make bench-quick`, under 5 minutes
+    Benchmarks/bench.py --profile full             # `make bench`
+    Benchmarks/bench.py --launcher srun ...        # inside a SLURM allocation (jobs/scaling-sweep.sbatch)
+
+Suites (all by default; --suites picks some):
+
+    p2p        point-to-point latency/bandwidth, reduction and copy rates (cost model inputs)
+    allreduce  every all-reduce algorithm and MPI_Allreduce, 4 B to 64 MiB, 2 and 4 ranks
+    ddp        ddp-train throughput: lenet and a communication-heavy mlp, ranks 1/2/4,
+               strong and weak scaling, overlap on and off, a bucket-size sweep
+    pipeline   pipe-train: stages 1-4 x micro-batches 1-16 x gpipe/1f1b, measured and
+               theoretical bubble
+
+p2p, allreduce and ddp also run on a simulated 2-node cluster (network namespaces,
+shaped links; Benchmarks/cluster) when run as root outside SLURM, and across real
+nodes when the SLURM allocation has more than one.
+
+Every CSV row starts with the machine metadata: host, date, git commit, MPI version,
+cores, then the ranks and nodes of that run. Plots: Benchmarks/scripts/plots.py.
+"""
+
+import argparse
+import csv
+import datetime
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, ".build", "release")
+CLUSTER = os.path.join(ROOT, "Benchmarks", "cluster")
+
+PROFILES = {
+    # Seconds: proves every suite runs end to end (tests, the SLURM job check).
+    "smoke": dict(allreduce_ranks=[2], max_bytes="1M", step_factor=16, iterations=20, cluster_max_bytes="1M",
+                  ddp_models=["lenet"], ddp_ranks=[1, 2], ddp_steps=8, bucket_mb=[1],
+                  pipe_stages=[1, 2], pipe_micro=[1, 4], pipe_steps=4, p2p_max_bytes="1M"),
+    # Under 5 minutes on 2 cores: every sweep, coarser.
+    "quick": dict(allreduce_ranks=[2, 4], max_bytes="64M", step_factor=4, iterations=None, cluster_max_bytes="16M",
+                  ddp_models=["lenet", "mlp"], ddp_ranks=[1, 2, 4], ddp_steps=30, bucket_mb=[1, 4, 25],
+                  pipe_stages=[1, 2, 3, 4], pipe_micro=[1, 2, 4, 8, 16], pipe_steps=12, p2p_max_bytes="64M"),
+    # The full sweep behind docs/benchmarks.md.
+    "full": dict(allreduce_ranks=[2, 4], max_bytes="64M", step_factor=2, iterations=None, cluster_max_bytes="64M",
+                 ddp_models=["lenet", "mlp"], ddp_ranks=[1, 2, 4], ddp_steps=80, bucket_mb=[0.5, 1, 2, 4, 8, 25, 100],
+                 pipe_stages=[1, 2, 3, 4], pipe_micro=[1, 2, 4, 8, 16], pipe_steps=30, p2p_max_bytes="64M"),
+}
+
+# The models: LeNet-5 (62k parameters, compute-bound) and an MLP with 10M parameters
+# (40 MB of gradients per step for little arithmetic: communication-bound).
+DDP_MODELS = {
+    "lenet": dict(args=["--model", "lenet"], strong_global_batch=256, weak_batch_per_rank=64),
+    "mlp": dict(args=["--model", "mlp", "--hidden", "2048,2048,2048"], strong_global_batch=128, weak_batch_per_rank=32),
+}
+PIPE_MODEL = ["--model", "mlp", "--hidden", "1024,1024,1024,1024", "--batch-size", "256"]
+
+META_FIELDS = ["host", "date", "git_commit", "mpi_version", "cores"]
+
+
+def machine_metadata():
+    def output(*command):
+        try:
+            return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    commit = output("git", "rev-parse", "--short=12", "HEAD") or "unknown"
+    if output("git", "status", "--porcelain", "--untracked-files=no"):
+        commit += "-dirty"
+    mpi = next((line for line in output("mpirun", "--version").splitlines() if line.strip()), "unknown")
+    return dict(host=socket.gethostname(), date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                git_commit=commit, mpi_version=mpi.replace("mpirun (Open MPI)", "Open MPI").strip(),
+                cores=os.cpu_count())
+
+
+class Failure(Exception):
+    pass
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.profile = PROFILES[args.profile]
+        self.meta = machine_metadata()
+        self.out = args.out
+        self.work = tempfile.mkdtemp(prefix="chorus-bench-")
+        self.runs = 0
+        self.env = dict(os.environ)
+        # Root in containers and CI; more ranks than cores; waiting ranks yield the core.
+        self.env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+                        OMPI_MCA_rmaps_base_oversubscribe="1", OMPI_MCA_mpi_yield_when_idle="1")
+        self.slurm_nodes = int(os.environ.get("SLURM_JOB_NUM_NODES", "0") or 0)
+
+    # -- running ----------------------------------------------------------------
+
+    def launch(self, ranks, placement, ranks_per_node=1):
+        """The command prefix that starts `ranks` ranks at this placement."""
+        if placement == "simulated-cluster":
+            return [os.path.join(CLUSTER, "cluster-mpirun"), "-n", str(ranks), "--npernode", str(ranks_per_node)]
+        if self.args.launcher == "srun":
+            spread = ["-N", "1"] if placement == "one-node" else ["--ntasks-per-node", str(ranks_per_node)]
+            return ["srun", "--mpi=pmix", "-n", str(ranks)] + spread
+        return ["mpirun", "-n", str(ranks)]
+
+    def run(self, label, command, timeout=600):
+        self.runs += 1
+        started = time.time()
+        print(f"[{self.runs}] {label} ...", end="", flush=True)
+        try:
+            result = subprocess.run(command, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            print(" timed out")
+            raise Failure(f"{label}: no result after {timeout} s: {' '.join(command)}")
+        if result.returncode != 0:
+            print(f" failed (exit {result.returncode})")
+            tail = "\n".join((result.stdout + result.stderr).splitlines()[-20:])
+            raise Failure(f"{label}: exit {result.returncode}: {' '.join(command)}\n{tail}")
+        print(f" {time.time() - started:.1f} s", flush=True)
+        return result.stdout
+
+    def write(self, name, fields, rows):
+        """Writes (or, with --append, extends) results/<name>.csv atomically."""
+        path = os.path.join(self.out, name + ".csv")
+        columns = META_FIELDS + fields
+        existing = []
+        if self.args.append and os.path.exists(path):
+            with open(path, newline="") as f:
+                existing = list(csv.DictReader(f))
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in existing + [dict(self.meta, **row) for row in rows]:
+            writer.writerow(row)
+        temporary = path + ".tmp"
+        with open(temporary, "w") as f:
+            f.write(text.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+        print(f"wrote {os.path.relpath(path, ROOT)} ({len(rows)} rows)")
+
+    def placements(self):
+        """Where the multi-node sweeps run: one node always; simulated or real nodes when available."""
+        places = ["one-node"]
+        if self.slurm_nodes > 1:
+            places.append("slurm-nodes")
+        elif self.args.launcher == "mpirun" and self.args.cluster != "off" and cluster_possible():
+            places.append("simulated-cluster")
+        elif self.args.cluster == "on":
+            raise Failure("--cluster on: the simulated cluster needs root and network namespaces")
+        return places
+
+    # -- suites -------------------------------------------------------------------
+
+    def p2p(self, placement):
+        csv_path = os.path.join(self.work, "p2p.csv")
+        ranks_per_node = 1 if placement != "one-node" else 2
+        self.run(f"p2p ping-pong, 2 ranks, {placement}",
+                 self.launch(2, placement, ranks_per_node) + [f"{BIN}/p2p-bench", "--max-bytes", self.profile["p2p_max_bytes"],
+                                                              "--step-factor", "4", "--csv", csv_path])
+        return [dict(row, placement=placement, link=self.link(placement)) for row in read_csv(csv_path)]
+
+    def allreduce(self, ranks, placement):
+        csv_path = os.path.join(self.work, "allreduce.csv")
+        algorithms = "ring,hierarchical,recursive-doubling,auto,mpi"
+        max_bytes = self.profile["max_bytes"]
+        if placement == "one-node":
+            algorithms = "shared-memory," + algorithms
+        else:
+            max_bytes = self.profile["cluster_max_bytes"]
+        command = self.launch(ranks, placement, max(1, ranks // 2)) + [
+            f"{BIN}/allreduce-bench", "--min-bytes", "4", "--max-bytes", max_bytes, "--step-factor",
+            str(self.profile["step_factor"]), "--algorithms", algorithms, "--csv", csv_path]
+        if self.profile["iterations"]:
+            command += ["--iterations", str(self.profile["iterations"])]
+        self.run(f"all-reduce sweep, {ranks} ranks, {placement}", command, timeout=1200)
+        return [dict(row, placement=placement, link=self.link(placement)) for row in read_csv(csv_path)]
+
+    def ddp(self, model, ranks, scaling, overlap, bucket_mb, placement="one-node", sweep="scaling"):
+        spec = DDP_MODELS[model]
+        batch = spec["weak_batch_per_rank"] if scaling == "weak" else spec["strong_global_batch"] // ranks
+        metrics = os.path.join(self.work, "ddp.json")
+        command = self.launch(ranks, placement, max(1, ranks // 2)) + [f"{BIN}/ddp-train"] + spec["args"] + [
+            "--steps", str(self.profile["ddp_steps"]), "--batch-size", str(batch), "--bucket-mb", str(bucket_mb),
+            "--log-every", "1000000", "--metrics-json", metrics] + self.dataset_args() + ([] if overlap else ["--no-overlap"])
+        label = f"ddp-train {model}, {ranks} rank(s), {scaling}, batch {batch}/rank, {'overlap' if overlap else 'no overlap'}, bucket {bucket_mb} MiB, {placement}"
+        self.run(label, command)
+        with open(metrics) as f:
+            m = json.load(f)
+        return dict(model=model, sweep=sweep, scaling=scaling, placement=placement, link=self.link(placement),
+                    ranks=m["ranks"], nodes=m["nodes"], overlap=str(overlap).lower(), bucket_mb=bucket_mb,
+                    buckets=m["buckets"], batch_per_rank=m["batch_per_rank"], global_batch=m["global_batch"],
+                    steps=m["steps"], parameters=m["parameters"], allreduce=m["allreduce_resolved"],
+                    samples_per_sec=m["samples_per_sec"], step_seconds=m["step_seconds"], comm_seconds=m["comm_seconds"],
+                    exposed_comm_seconds=m["exposed_comm_seconds"], overlap_fraction=m["overlap_fraction"])
+
+    def pipeline(self, stages, microbatches, schedule):
+        metrics = os.path.join(self.work, "pipe.json")
+        command = self.launch(stages, "one-node") + [f"{BIN}/pipe-train"] + PIPE_MODEL + [
+            "--stages", str(stages), "--microbatches", str(microbatches), "--schedule", schedule,
+            "--steps", str(self.profile["pipe_steps"]), "--log-every", "1000000", "--metrics-json", metrics] + self.dataset_args()
+        self.run(f"pipe-train {stages} stage(s), {microbatches} micro-batch(es), {schedule}", command)
+        with open(metrics) as f:
+            m = json.load(f)
+        return dict(model=m["model"], ranks=m["ranks"], nodes=1, stages=stages, microbatches=microbatches, schedule=schedule,
+                    batch_size=m["batch_size"], steps=m["steps"], samples_per_sec=m["samples_per_sec"],
+                    bubble_measured=m["bubble_fraction_measured"], bubble_theory=m["bubble_fraction_theory"],
+                    peak_stored_microbatches=max(m["peak_stored_activations"]))
+
+    def dataset_args(self):
+        # The real data when installed (make deps installs it); otherwise the synthetic
+        # set of the same shapes, which costs the same per step.
+        return [] if os.path.exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") else ["--dataset", "synthetic"]
+
+    def link(self, placement):
+        if placement == "simulated-cluster":
+            return f"veth {self.args.cluster_bandwidth}"
+        if placement == "slurm-nodes":
+            return "cluster network"
+        return "shared memory"
+
+    # -- the sweep ----------------------------------------------------------------
+
+    def main(self):
+        os.makedirs(self.out, exist_ok=True)
+        suites = self.args.suites.split(",")
+        unknown = set(suites) - {"p2p", "allreduce", "ddp", "pipeline"}
+        if unknown:
+            raise Failure(f"--suites: unknown suite(s) {', '.join(sorted(unknown))} (choose from p2p, allreduce, ddp, pipeline)")
+        needed = ["p2p-bench", "allreduce-bench", "ddp-train", "pipe-train"]
+        missing = [b for b in needed if not os.access(os.path.join(BIN, b), os.X_OK)]
+        if missing:
+            raise Failure(f"no release build of {', '.join(missing)} in {BIN}; run make build")
+        places = self.placements()
+        print(f"bench: profile {self.args.profile}, suites {','.join(suites)}, placements {', '.join(places)}; "
+              f"{self.meta['host']}, {self.meta['cores']} cores, {self.meta['mpi_version']}, commit {self.meta['git_commit']}")
+        started = time.time()
+        p = self.profile
+        p2p_rows, allreduce_rows, ddp_rows = [], [], []
+        for placement in places:
+            with cluster(self, placement):
+                if "p2p" in suites:
+                    p2p_rows += self.p2p(placement)
+                if "allreduce" in suites:
+                    for ranks in p["allreduce_ranks"]:
+                        allreduce_rows += self.allreduce(ranks, placement)
+                if "ddp" in suites and placement != "one-node":
+                    # Across nodes: where overlap pays, on the communication-heavy model.
+                    for ranks in [2, 4]:
+                        for overlap in [True, False]:
+                            ddp_rows.append(self.ddp("mlp", ranks, "weak", overlap, 25, placement=placement, sweep="nodes"))
+        if "p2p" in suites:
+            self.write("p2p", ["placement", "link", "measurement", "ranks", "nodes", "same_node", "bytes", "iterations", "time_us"], p2p_rows)
+        if "allreduce" in suites:
+            self.write("allreduce", ["placement", "link", "algorithm", "ranks", "nodes", "bytes", "iterations", "time_us_min",
+                                     "time_us_avg", "time_us_max", "algbw_GBps", "busbw_GBps", "correct"], allreduce_rows)
+        if "ddp" in suites:
+            for model in p["ddp_models"]:
+                for ranks in p["ddp_ranks"]:
+                    for scaling in ["strong", "weak"]:
+                        for overlap in ([True, False] if ranks > 1 else [True]):
+                            ddp_rows.append(self.ddp(model, ranks, scaling, overlap, 25))
+            for ranks in [r for r in p["ddp_ranks"] if r > 1]:
+                for bucket in p["bucket_mb"]:
+                    if bucket != 25:
+                        ddp_rows.append(self.ddp(p["ddp_models"][-1], ranks, "weak", True, bucket, sweep="buckets"))
+            self.write("ddp", ["model", "sweep", "scaling", "placement", "link", "ranks", "nodes", "overlap", "bucket_mb", "buckets",
+                               "batch_per_rank", "global_batch", "steps", "parameters", "allreduce", "samples_per_sec",
+                               "step_seconds", "comm_seconds", "exposed_comm_seconds", "overlap_fraction"], ddp_rows)
+        if "pipeline" in suites:
+            rows = []
+            for stages in p["pipe_stages"]:
+                for microbatches in p["pipe_micro"]:
+                    # One stage has no bubble and no schedule to speak of: one run per M.
+                    for schedule in (["1f1b"] if stages == 1 else ["gpipe", "1f1b"]):
+                        rows.append(self.pipeline(stages, microbatches, schedule))
+            self.write("pipeline", ["model", "ranks", "nodes", "stages", "microbatches", "schedule", "batch_size", "steps",
+                                    "samples_per_sec", "bubble_measured", "bubble_theory", "peak_stored_microbatches"], rows)
+        print(f"bench: {self.runs} runs in {time.time() - started:.0f} s; CSVs in {os.path.relpath(self.out, ROOT)}")
+
+
+class cluster:
+    """Brings the simulated cluster up for its placement and always down again."""
+
+    def __init__(self, bench, placement):
+        self.bench, self.placement = bench, placement
+
+    def __enter__(self):
+        if self.placement == "simulated-cluster":
+            env = dict(self.bench.env, NODES="2", RANKS_PER_NODE="2", BANDWIDTH=self.bench.args.cluster_bandwidth)
+            subprocess.run([os.path.join(CLUSTER, "cluster-up.sh")], env=env, check=True)
+        return self
+
+    def __exit__(self, *exc):
+        if self.placement == "simulated-cluster":
+            subprocess.run([os.path.join(CLUSTER, "cluster-down.sh")], capture_output=True)
+        return False
+
+
+def cluster_possible():
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        return False
+    probe = subprocess.run(["ip", "netns", "add", "chorus-probe"], capture_output=True)
+    if probe.returncode != 0:
+        return False
+    subprocess.run(["ip", "netns", "delete", "chorus-probe"], capture_output=True)
+    return True
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick", help="sweep size (default: quick)")
+    parser.add_argument("--out", default=os.path.join(ROOT, "Benchmarks", "results"), help="results folder")
+    parser.add_argument("--suites", default="p2p,allreduce,ddp,pipeline", help="comma-separated suites to run")
+    parser.add_argument("--launcher", choices=["mpirun", "srun"], default="mpirun",
+                        help="how to start ranks: mpirun, or srun --mpi=pmix inside a SLURM allocation")
+    parser.add_argument("--cluster", choices=["auto", "on", "off"], default="auto",
+                        help="the simulated 2-node cluster: when possible (auto), required (on) or never (off)")
+    parser.add_argument("--cluster-bandwidth", default="4gbit", help="link rate of each simulated node (tc tbf)")
+    parser.add_argument("--append", action="store_true", help="add rows to existing CSVs instead of replacing them")
+    args = parser.parse_args()
+    args.out = os.path.abspath(args.out)
+    bench = Bench(args)
+    try:
+        bench.main()
+    except Failure as failure:
+        print(f"bench: error: {failure}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        sys.exit(130)
+    finally:
+        shutil.rmtree(bench.work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

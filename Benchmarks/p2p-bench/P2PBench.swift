@@ -1,0 +1,140 @@
+import ArgumentParser
+import ChorusCLI
+import ChorusMPI
+import Collectives
+import Foundation
+import Training
+
+/// `mpirun -n P p2p-bench`: the inputs of the alpha-beta-gamma cost model
+/// (Benchmarks/scripts/costmodel.py), measured size by size:
+///
+/// - `pingpong`: rank 0 and `--peer` bounce a message; half the round trip is the
+///   one-way time alpha + bytes * beta of that link (same node: shared memory;
+///   different nodes: the network).
+/// - `reduce`: every rank at once adds one buffer into another with the kernel the
+///   collectives use: bytes * gamma, with the node's cores shared as in a collective.
+/// - `memcpy`: every rank at once copies a buffer: the memory system's ceiling.
+@main
+struct P2PBench: MPICommand {
+    static let configuration = CommandConfiguration(
+        commandName: "p2p-bench",
+        abstract: "Measure point-to-point latency and bandwidth, and the local reduction and copy rates.")
+
+    @Option(help: "Smallest message (bytes; K, M, G suffixes).")
+    var minBytes = ByteCount(bytes: 4)
+
+    @Option(help: "Largest message.")
+    var maxBytes = ByteCount(bytes: 64 << 20)
+
+    @Option(parsing: .unconditional, help: "Multiply the size by this between rows.")
+    var stepFactor: Int = 2
+
+    @Option(parsing: .unconditional, help: "The rank that answers rank 0's ping-pong (default: the last rank).")
+    var peer: Int?
+
+    @Option(parsing: .unconditional, help: "Timed rounds per size; the fastest round counts (noise only adds time).")
+    var rounds: Int = 5
+
+    @Option(help: "Write the results as CSV to this file (atomically).")
+    var csv: String?
+
+    func validate() throws {
+        guard minBytes.bytes >= 4 else { throw ValidationError("--min-bytes must be at least 4 (one float32), got \(minBytes.bytes)") }
+        guard minBytes <= maxBytes else { throw ValidationError("--min-bytes (\(minBytes)) is larger than --max-bytes (\(maxBytes))") }
+        guard stepFactor >= 2 else { throw ValidationError("--step-factor must be at least 2 (got \(stepFactor))") }
+        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1 (got \(rounds))") }
+    }
+
+    func run(world: Communicator) throws {
+        let peer = self.peer ?? world.size - 1
+        guard world.size >= 2 else { throw FileError("p2p-bench needs at least 2 ranks (got \(world.size))") }
+        guard (1..<world.size).contains(peer) else { throw FileError("--peer must be a rank from 1 to \(world.size - 1) (got \(peer))") }
+        let layout = NodeLayout(world: world)
+        // Whether rank 0 and the peer share a node: a node is named by its lowest rank.
+        let nodeOfRank = world.allgather(layout.node.mpiAllreduce(Int32(world.rank), op: .min))
+        let sameNode = nodeOfRank[0] == nodeOfRank[peer]
+
+        var sizes: [Int] = []
+        var bytes = minBytes.bytes
+        while bytes <= maxBytes.bytes { sizes.append(bytes / 4 * 4); bytes *= stepFactor }
+
+        if world.rank == 0 {
+            print("# p2p-bench: \(world.size) ranks, \(layout.description); ping-pong between rank 0 and rank \(peer) "
+                  + "(\(sameNode ? "same node" : "different nodes")); reduce and memcpy on every rank at once")
+            print(pad("size", 10) + pad("pingpong(us)", 14) + pad("GB/s", 8) + pad("reduce(us)", 12) + pad("GB/s", 8)
+                  + pad("memcpy(us)", 12) + pad("GB/s", 8))
+        }
+        var rows: [String] = []
+        for bytes in sizes {
+            let count = bytes / 4
+            let calls = max(3, min(2000, (64 << 20) / max(bytes, 1) / 4))
+            var message = [Float](repeating: 1, count: count)
+            var accumulator = [Float](repeating: 0, count: count)
+            let addend = [Float](repeating: 0, count: count)
+
+            let pingpong = fastest { () -> Double in
+                message.withUnsafeMutableBufferPointer { buffer in
+                    let start = monotonicSeconds()
+                    for _ in 0..<calls {
+                        if world.rank == 0 {
+                            world.send(UnsafeBufferPointer(buffer), to: peer)
+                            world.receive(into: buffer, from: peer)
+                        } else if world.rank == peer {
+                            world.receive(into: buffer, from: 0)
+                            world.send(UnsafeBufferPointer(buffer), to: 0)
+                        }
+                    }
+                    return (monotonicSeconds() - start) / Double(calls) / 2
+                }
+            }
+            let reduce = fastest { () -> Double in
+                addend.withUnsafeBufferPointer { source in
+                    accumulator.withUnsafeMutableBufferPointer { target in
+                        let start = monotonicSeconds()
+                        for _ in 0..<calls { accumulate(source, into: target) }
+                        return (monotonicSeconds() - start) / Double(calls)
+                    }
+                }
+            }
+            let copy = fastest { () -> Double in
+                addend.withUnsafeBufferPointer { source in
+                    accumulator.withUnsafeMutableBufferPointer { target in
+                        let start = monotonicSeconds()
+                        for _ in 0..<calls { _ = memcpy(target.baseAddress!, source.baseAddress!, bytes) }
+                        return (monotonicSeconds() - start) / Double(calls)
+                    }
+                }
+            }
+            // Rank 0 saw the ping-pong; the local rates are averaged over the ranks.
+            let oneWay = world.mpiAllreduce(world.rank == 0 ? pingpong : 0, op: .sum)
+            let reduceAvg = world.mpiAllreduce(reduce, op: .sum) / Double(world.size)
+            let copyAvg = world.mpiAllreduce(copy, op: .sum) / Double(world.size)
+            if world.rank == 0 {
+                let gbps = { (seconds: Double) in format(Double(bytes) / max(seconds, 1e-12) / 1e9, 2) }
+                print(pad(ByteCount.format(bytes), 10) + pad(format(oneWay * 1e6, 2), 14) + pad(gbps(oneWay), 8)
+                      + pad(format(reduceAvg * 1e6, 2), 12) + pad(gbps(reduceAvg), 8)
+                      + pad(format(copyAvg * 1e6, 2), 12) + pad(gbps(copyAvg), 8))
+                fflush(stdout)
+                let common = "\(world.size),\(layout.nodeCount),\(sameNode),\(bytes),\(calls)"
+                rows.append("pingpong,\(common),\(oneWay * 1e6)")
+                rows.append("reduce,\(common),\(reduceAvg * 1e6)")
+                rows.append("memcpy,\(common),\(copyAvg * 1e6)")
+            }
+        }
+        if let csv {
+            try world.together("writing \(csv)") {
+                if world.rank == 0 {
+                    let text = (["measurement,ranks,nodes,same_node,bytes,iterations,time_us"] + rows).joined(separator: "\n") + "\n"
+                    try AtomicFile.write(text, to: csv)
+                }
+            }
+            if world.rank == 0 { print("# wrote \(csv)") }
+        }
+    }
+
+    /// The fastest of `rounds` runs of `body`, which returns seconds per call; every
+    /// round starts together on all ranks.
+    private func fastest(_ body: () -> Double) -> Double {
+        (0..<rounds).map { _ in body() }.min()!
+    }
+}

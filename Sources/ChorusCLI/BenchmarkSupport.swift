@@ -1,0 +1,28 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// What the benchmark executables share: a clock and the pieces of their tables.
+
+/// Seconds on CLOCK_MONOTONIC: immune to wall-clock adjustments during a run.
+public func monotonicSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
+}
+
+/// `value` with a fixed number of decimals.
+public func format(_ value: Double, _ decimals: Int) -> String {
+    String(format: "%.\(decimals)f", value)
+}
+
+/// Right-aligns to `width` (left-aligns when negative), with at least one space
+/// after text that does not fit.
+public func pad(_ text: String, _ width: Int) -> String {
+    let room = abs(width) - text.count
+    guard room > 0 else { return text + " " }
+    let spaces = String(repeating: " ", count: room)
+    return width > 0 ? spaces + text : text + spaces
+}
