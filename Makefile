@@ -20,18 +20,29 @@ export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 export OMPI_MCA_rmaps_base_oversubscribe := 1
 export OMPI_MCA_mpi_yield_when_idle := 1
 
-.PHONY: all deps build test unit-test mpi-test demo bench-allreduce cluster-up cluster-down clean
+.PHONY: all deps plot-deps build test unit-test mpi-test test-slurm demo bench bench-quick plots bench-allreduce cluster-up cluster-down clean
 
 all: build
 
-deps:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+# apt-get install whichever of the packages $(1) are missing (sudo unless root).
+apt_install = missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 	  echo "installing:" $$missing; \
 	  $$sudo apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+
+deps:
+	@$(call apt_install,$(APT_PACKAGES))
+
+# matplotlib draws the benchmark plots (make plots). Debian's python3-matplotlib
+# belongs to Debian's python3, not to whatever python3 comes first on PATH.
+PLOT_PACKAGES := python3 python3-matplotlib
+PYTHON ?= /usr/bin/python3
+
+plot-deps:
+	@$(call apt_install,$(PLOT_PACKAGES))
 
 build: deps
 	$(SWIFT) build -c release
@@ -47,9 +58,30 @@ unit-test: deps
 mpi-test: build
 	Tests/mpi/run.sh
 
+# The jobs/ scripts under a real one-node SLURM that the script installs (slurm-wlm,
+# munge), starts, and stops again. Needs root.
+test-slurm: build plot-deps
+	PYTHON=$(PYTHON) Tests/slurm/run.sh
+
 # The main job: four ranks train LeNet-5 on Fashion-MNIST with Chorus's ring all-reduce.
 demo: build
 	mpirun -n $(RANKS) $(BIN)/ddp-train --model lenet --epochs $(EPOCHS)
+
+# The scaling benchmark suite (Benchmarks/bench.py): CSVs with machine metadata in
+# $(RESULTS), then the plots and tables (docs/benchmarks.md). bench-quick takes under
+# 5 minutes on 2 cores; bench is the full sweep (about an hour). As root, both also
+# run on a simulated 2-node cluster.
+RESULTS ?= Benchmarks/results
+bench: build plot-deps
+	$(PYTHON) Benchmarks/bench.py --profile full --out $(RESULTS)
+	$(MAKE) --no-print-directory plots
+
+bench-quick: build plot-deps
+	$(PYTHON) Benchmarks/bench.py --profile quick --out $(RESULTS)
+	$(MAKE) --no-print-directory plots
+
+plots: plot-deps
+	$(PYTHON) Benchmarks/scripts/plots.py --results $(RESULTS) --out docs/benchmarks --doc docs/benchmarks.md
 
 # All-reduce algorithms against MPI_Allreduce at 2 and 4 ranks, 4 B to 64 MiB:
 # tables on the console, CSVs in Benchmarks/results (see docs/collectives.md).

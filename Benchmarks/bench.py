@@ -45,11 +45,11 @@ PROFILES = {
                   ddp_models=["lenet"], ddp_ranks=[1, 2], ddp_steps=8, bucket_mb=[1],
                   pipe_stages=[1, 2], pipe_micro=[1, 4], pipe_steps=4, p2p_max_bytes="1M"),
     # Under 5 minutes on 2 cores: every sweep, coarser.
-    "quick": dict(allreduce_ranks=[2, 4], max_bytes="64M", step_factor=4, iterations=None, cluster_max_bytes="16M",
+    "quick": dict(allreduce_ranks=[2, 4], max_bytes="64M", step_factor=4, iterations=None, cluster_max_bytes="4M",
                   ddp_models=["lenet", "mlp"], ddp_ranks=[1, 2, 4], ddp_steps=30, bucket_mb=[1, 4, 25],
                   pipe_stages=[1, 2, 3, 4], pipe_micro=[1, 2, 4, 8, 16], pipe_steps=12, p2p_max_bytes="64M"),
     # The full sweep behind docs/benchmarks.md.
-    "full": dict(allreduce_ranks=[2, 4], max_bytes="64M", step_factor=2, iterations=None, cluster_max_bytes="64M",
+    "full": dict(allreduce_ranks=[2, 4], max_bytes="64M", step_factor=2, iterations=None, cluster_max_bytes="16M",
                  ddp_models=["lenet", "mlp"], ddp_ranks=[1, 2, 4], ddp_steps=80, bucket_mb=[0.5, 1, 2, 4, 8, 25, 100],
                  pipe_stages=[1, 2, 3, 4], pipe_micro=[1, 2, 4, 8, 16], pipe_steps=30, p2p_max_bytes="64M"),
 }
@@ -196,7 +196,8 @@ class Bench:
             m = json.load(f)
         return dict(model=model, sweep=sweep, scaling=scaling, placement=placement, link=self.link(placement),
                     ranks=m["ranks"], nodes=m["nodes"], overlap=str(overlap).lower(), bucket_mb=bucket_mb,
-                    buckets=m["buckets"], batch_per_rank=m["batch_per_rank"], global_batch=m["global_batch"],
+                    buckets=m["buckets"], bucket_bytes=" ".join(str(b) for b in m["bucket_bytes"]),
+                    batch_per_rank=m["batch_per_rank"], global_batch=m["global_batch"],
                     steps=m["steps"], parameters=m["parameters"], allreduce=m["allreduce_resolved"],
                     samples_per_sec=m["samples_per_sec"], step_seconds=m["step_seconds"], comm_seconds=m["comm_seconds"],
                     exposed_comm_seconds=m["exposed_comm_seconds"], overlap_fraction=m["overlap_fraction"])
@@ -272,7 +273,7 @@ class Bench:
                     if bucket != 25:
                         ddp_rows.append(self.ddp(p["ddp_models"][-1], ranks, "weak", True, bucket, sweep="buckets"))
             self.write("ddp", ["model", "sweep", "scaling", "placement", "link", "ranks", "nodes", "overlap", "bucket_mb", "buckets",
-                               "batch_per_rank", "global_batch", "steps", "parameters", "allreduce", "samples_per_sec",
+                               "bucket_bytes", "batch_per_rank", "global_batch", "steps", "parameters", "allreduce", "samples_per_sec",
                                "step_seconds", "comm_seconds", "exposed_comm_seconds", "overlap_fraction"], ddp_rows)
         if "pipeline" in suites:
             rows = []

@@ -11,6 +11,9 @@ import Training
 /// - `pingpong`: rank 0 and `--peer` bounce a message; half the round trip is the
 ///   one-way time alpha + bytes * beta of that link (same node: shared memory;
 ///   different nodes: the network).
+/// - `exchange`: rank 0 and `--peer` send to each other at the same time
+///   (MPI_Sendrecv), as every step of a ring or recursive doubling does; with both
+///   directions busy, copies and protocol work compete for the same cores.
 /// - `reduce`: every rank at once adds one buffer into another with the kernel the
 ///   collectives use: bytes * gamma, with the node's cores shared as in a collective.
 /// - `memcpy`: every rank at once copies a buffer: the memory system's ceiling.
@@ -61,7 +64,8 @@ struct P2PBench: MPICommand {
         if world.rank == 0 {
             print("# p2p-bench: \(world.size) ranks, \(layout.description); ping-pong between rank 0 and rank \(peer) "
                   + "(\(sameNode ? "same node" : "different nodes")); reduce and memcpy on every rank at once")
-            print(pad("size", 10) + pad("pingpong(us)", 14) + pad("GB/s", 8) + pad("reduce(us)", 12) + pad("GB/s", 8)
+            print(pad("size", 10) + pad("pingpong(us)", 14) + pad("GB/s", 8) + pad("exchange(us)", 14) + pad("GB/s", 8)
+                  + pad("reduce(us)", 12) + pad("GB/s", 8)
                   + pad("memcpy(us)", 12) + pad("GB/s", 8))
         }
         var rows: [String] = []
@@ -72,7 +76,7 @@ struct P2PBench: MPICommand {
             var accumulator = [Float](repeating: 0, count: count)
             let addend = [Float](repeating: 0, count: count)
 
-            let pingpong = fastest { () -> Double in
+            let pingpong = fastest(world) { () -> Double in
                 message.withUnsafeMutableBufferPointer { buffer in
                     let start = monotonicSeconds()
                     for _ in 0..<calls {
@@ -87,7 +91,20 @@ struct P2PBench: MPICommand {
                     return (monotonicSeconds() - start) / Double(calls) / 2
                 }
             }
-            let reduce = fastest { () -> Double in
+            var incoming = [Float](repeating: 0, count: count)
+            let exchange = fastest(world) { () -> Double in
+                message.withUnsafeBufferPointer { outgoing in
+                    incoming.withUnsafeMutableBufferPointer { target in
+                        let start = monotonicSeconds()
+                        if world.rank == 0 || world.rank == peer {
+                            let other = world.rank == 0 ? peer : 0
+                            for _ in 0..<calls { world.sendReceive(outgoing, to: other, into: target, from: other) }
+                        }
+                        return (monotonicSeconds() - start) / Double(calls)
+                    }
+                }
+            }
+            let reduce = fastest(world) { () -> Double in
                 addend.withUnsafeBufferPointer { source in
                     accumulator.withUnsafeMutableBufferPointer { target in
                         let start = monotonicSeconds()
@@ -96,7 +113,7 @@ struct P2PBench: MPICommand {
                     }
                 }
             }
-            let copy = fastest { () -> Double in
+            let copy = fastest(world) { () -> Double in
                 addend.withUnsafeBufferPointer { source in
                     accumulator.withUnsafeMutableBufferPointer { target in
                         let start = monotonicSeconds()
@@ -107,16 +124,19 @@ struct P2PBench: MPICommand {
             }
             // Rank 0 saw the ping-pong; the local rates are averaged over the ranks.
             let oneWay = world.mpiAllreduce(world.rank == 0 ? pingpong : 0, op: .sum)
+            let both = world.mpiAllreduce(world.rank == 0 ? exchange : 0, op: .sum)
             let reduceAvg = world.mpiAllreduce(reduce, op: .sum) / Double(world.size)
             let copyAvg = world.mpiAllreduce(copy, op: .sum) / Double(world.size)
             if world.rank == 0 {
                 let gbps = { (seconds: Double) in format(Double(bytes) / max(seconds, 1e-12) / 1e9, 2) }
                 print(pad(ByteCount.format(bytes), 10) + pad(format(oneWay * 1e6, 2), 14) + pad(gbps(oneWay), 8)
+                      + pad(format(both * 1e6, 2), 14) + pad(gbps(both), 8)
                       + pad(format(reduceAvg * 1e6, 2), 12) + pad(gbps(reduceAvg), 8)
                       + pad(format(copyAvg * 1e6, 2), 12) + pad(gbps(copyAvg), 8))
                 fflush(stdout)
                 let common = "\(world.size),\(layout.nodeCount),\(sameNode),\(bytes),\(calls)"
                 rows.append("pingpong,\(common),\(oneWay * 1e6)")
+                rows.append("exchange,\(common),\(both * 1e6)")
                 rows.append("reduce,\(common),\(reduceAvg * 1e6)")
                 rows.append("memcpy,\(common),\(copyAvg * 1e6)")
             }
@@ -134,7 +154,7 @@ struct P2PBench: MPICommand {
 
     /// The fastest of `rounds` runs of `body`, which returns seconds per call; every
     /// round starts together on all ranks.
-    private func fastest(_ body: () -> Double) -> Double {
-        (0..<rounds).map { _ in body() }.min()!
+    private func fastest(_ world: Communicator, _ body: () -> Double) -> Double {
+        (0..<rounds).map { _ in world.barrier(); return body() }.min()!
     }
 }

@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""An alpha-beta-gamma cost model of Chorus's all-reduce algorithms and DDP step.
+
+The parameters are fitted from p2p-bench (Benchmarks/results/p2p.csv), never from
+the all-reduce measurements they are checked against:
+
+    alpha, beta   one-way time of an n-byte message = alpha + n * beta, fitted to the
+                  ping-pong rows, per link: shared memory (same node) and network
+                  (different nodes; the simulated cluster's shaped veth links);
+    gamma         seconds per byte of `accumulator += addend` (the collectives' kernel),
+    copy          and of memcpy (shared-memory transfers through a window), both as
+                  measured at each size: cache or memory decides them, not a constant.
+
+The algorithms (p ranks on N nodes of r ranks, n bytes; Thakur, Rabenseifner and
+Gropp, "Optimization of collective communication operations in MPICH", 2005):
+
+    ring                2(p-1) steps of n/p bytes, each split in 256 KiB segments:
+                        2(p-1) * ceil(n/p/S) * alpha + 2(p-1)/p * n * beta + (p-1)/p * n * gamma
+                        (every step waits for its slowest link: the network when N > 1)
+    recursive doubling  ceil(log2 p) exchanges of all n bytes, n*gamma each; a p that
+                        is not a power of two adds a fold in and out (2 more messages).
+                        Partners 2^k apart: the first log2(r) exchanges stay on a node,
+                        the others cross it with all r ranks of a node sharing its link
+    shared memory       in 256 KiB pieces: each rank copies a piece into the window,
+                        reduces its 1/r of it over the r copies, copies the result
+                        out; the user buffer streams through memory once (a memcpy of
+                        n), the window work stays in cache; 2 barriers per piece
+    hierarchical        shared-memory reduce on each node (n*copy + (r-1)/r*n*gamma),
+                        all-reduce among the N leaders over the network (recursive
+                        doubling below 128 KiB, else ring), node broadcast (n*copy)
+
+Ranks share a node's cores: when r ranks run on fewer cores, every CPU-driven cost on
+that node (copies, reductions, the software overhead of a message) stretches by
+r / cores. The DDP step is compute (measured at one rank, stretched the same way)
+plus the all-reduce of each gradient bucket that backward could not hide: with
+overlap, buckets are reduced while the remaining backward runs (backward taken as 2/3
+of the step's compute), so only the part longer than that, and at least the last
+bucket, shows.
+"""
+
+import argparse
+import csv
+import math
+import os
+import sys
+
+SEGMENT_BYTES = 256 << 10          # RingSchedule.defaultSegmentBytes
+SMALL_MESSAGE_BYTES = 128 << 10    # AllreducePolicy: recursive doubling below this
+BARRIER_SECONDS = 1e-6             # one flag barrier in the shared window
+BACKWARD_SHARE = 2.0 / 3.0         # backward's share of a training step's compute
+SMALL_LINK_BYTES = 1 << 10         # ping-pong sizes that measure alpha
+LARGE_LINK_BYTES = 1 << 20         # ping-pong sizes that measure beta
+PIECE_BYTES = 256 << 10            # SharedMemoryAllreduce.defaultPieceBytes
+
+
+def fit_link(points):
+    """Hockney's fit of t = alpha + n * beta to one-way message times: alpha is the
+    median time of small messages (at most 1 KiB, where bytes cost nothing), beta the
+    slope between the two largest sizes, where the link is saturated: a shaped link's
+    burst allowance and the protocol switches of small messages drop out as a
+    constant. (A least-squares line over all sizes would let one regime bend the other.)"""
+    small = sorted(t for n, t in points if n <= SMALL_LINK_BYTES)
+    large = sorted((n, t) for n, t in points if n >= LARGE_LINK_BYTES)
+    if not small or len(large) < 2:
+        raise ValueError(f"need ping-pong sizes up to {SMALL_LINK_BYTES} B and two from {LARGE_LINK_BYTES} B to fit alpha and beta")
+    alpha = small[len(small) // 2]
+    (n0, t0), (n1, t1) = large[-2], large[-1]
+    beta = max(t1 - t0, 0.0) / (n1 - n0)
+    return alpha, beta
+
+
+class Rate:
+    """Seconds per byte of a local operation as measured at each size, interpolated
+    between sizes (log scale) and held beyond them: a reduction of 1 MiB runs from
+    cache, one of 64 MiB from memory, at a third of the speed."""
+
+    def __init__(self, points):
+        if not points:
+            raise ValueError("no measurements of the local reduction/copy rate")
+        self.points = sorted((n, t / n) for n, t in points if n > 0)
+
+    def per_byte(self, n):
+        points = self.points
+        if n <= points[0][0]:
+            return points[0][1]
+        for (n0, r0), (n1, r1) in zip(points, points[1:]):
+            if n <= n1:
+                w = (math.log(n) - math.log(n0)) / (math.log(n1) - math.log(n0))
+                return r0 + w * (r1 - r0)
+        return points[-1][1]
+
+    def seconds(self, n):
+        return n * self.per_byte(n)
+
+
+class Link:
+    """One kind of point-to-point path: alpha seconds per message, beta per byte."""
+
+    def __init__(self, alpha, beta):
+        self.alpha, self.beta = alpha, beta
+
+    def message(self, n):
+        return self.alpha + n * self.beta
+
+    def __repr__(self):
+        return f"Link(alpha={self.alpha * 1e6:.2f} us, {1 / self.beta / 1e9 if self.beta else float('inf'):.2f} GB/s)"
+
+
+class Machine:
+    """Fitted parameters: the intra-node link, the inter-node link (None when never
+    measured), the reduction (gamma) and copy rates, and the cores of one node."""
+
+    def __init__(self, intra, inter, gamma, copy, cores):
+        self.intra, self.inter, self.gamma, self.copy, self.cores = intra, inter, gamma, copy, cores
+
+    @staticmethod
+    def from_p2p(rows, cores=None):
+        def measured(kind, same_node):
+            return [(float(r["bytes"]), float(r["time_us"]) * 1e-6) for r in rows
+                    if r["measurement"] == kind and (same_node is None or (r["same_node"] == "true") == same_node)]
+        intra = measured("pingpong", True)
+        if not intra:
+            raise ValueError("p2p results have no same-node ping-pong rows")
+        inter = measured("pingpong", False)
+        # Local rates: from the one-node runs (the rows repeat per placement).
+        local = [r for r in rows if r.get("placement", "one-node") == "one-node"] or rows
+        gamma = Rate(measured_rows(local, "reduce"))
+        copy = Rate(measured_rows(local, "memcpy"))
+        cores = cores or int(rows[0].get("cores") or 1)
+        return Machine(Link(*fit_link(intra)), Link(*fit_link(inter)) if inter else None, gamma, copy, cores)
+
+    def with_cores(self, cores):
+        """The same links and rates on nodes of `cores` cores."""
+        return Machine(self.intra, self.inter, self.gamma, self.copy, cores)
+
+    def stretch(self, ranks_per_node):
+        """How much slower CPU-driven work runs when ranks_per_node ranks share the cores."""
+        return max(1.0, ranks_per_node / self.cores)
+
+
+def measured_rows(rows, kind):
+    return [(float(r["bytes"]), float(r["time_us"]) * 1e-6) for r in rows if r["measurement"] == kind]
+
+
+class AllreduceModel:
+    """Predicted seconds of one all-reduce of n bytes at p ranks on nodes of r ranks."""
+
+    def __init__(self, machine):
+        self.m = machine
+
+    def _links(self, p, r):
+        nodes = math.ceil(p / r)
+        if nodes > 1 and self.m.inter is None:
+            raise ValueError("no inter-node ping-pong measured: run the p2p suite on the simulated cluster")
+        return nodes, (self.m.inter if nodes > 1 else self.m.intra)
+
+    def ring(self, n, p, r):
+        if p == 1:
+            return 0.0
+        nodes, link = self._links(p, r)
+        chunk = n / p
+        segments = max(1, math.ceil(chunk / SEGMENT_BYTES))
+        steps = 2 * (p - 1)
+        t = steps * segments * link.alpha + steps * chunk * link.beta + (p - 1) * self.m.gamma.seconds(chunk)
+        return t * self.m.stretch(r)
+
+    def recursive_doubling(self, n, p, r):
+        if p == 1:
+            return 0.0
+        nodes, _ = self._links(p, r)
+        power = 1 << (p.bit_length() - 1)
+        t = 0.0
+        if power != p:  # fold the extra ranks in and back out
+            t += 2 * self.m.intra.message(n) + self.m.gamma.seconds(n)
+        rounds = int(math.log2(power))
+        for k in range(rounds):
+            if (1 << k) < r or nodes == 1:
+                t += self.m.intra.message(n)
+            else:
+                # Every rank of a node exchanges across at once: r flows share the link.
+                t += self.m.inter.alpha + r * n * self.m.inter.beta
+            t += self.m.gamma.seconds(n)
+        return t * self.m.stretch(r)
+
+    def shared_memory(self, n, r):
+        if r == 1:
+            return 0.0
+        # In 256 KiB pieces: the user buffer streams in and out once (a memcpy of n
+        # bytes at n's rate), the window copies and the 1/r share of additions stay in
+        # cache (at the piece's rate), and every piece costs two barriers.
+        piece = min(n, PIECE_BYTES)
+        pieces = max(1, math.ceil(n / PIECE_BYTES))
+        t = (self.m.copy.seconds(n) + n * self.m.copy.per_byte(piece) + (r - 1) / r * n * self.m.gamma.per_byte(piece)
+             + 2 * pieces * BARRIER_SECONDS)
+        return t * self.m.stretch(r)
+
+    def hierarchical(self, n, p, r):
+        nodes, _ = self._links(p, r)
+        if nodes == 1:
+            return self.shared_memory(n, r)
+        node_stage = 0.0
+        if r > 1:
+            node_stage = self.shared_memory(n, r)
+        leaders = self.recursive_doubling(n, nodes, 1) if n < SMALL_MESSAGE_BYTES else self.ring(n, nodes, 1)
+        return node_stage + leaders
+
+    def auto(self, n, p, r):
+        """What AllreducePolicy picks: shared memory on one node, hierarchical across
+        nodes, recursive doubling for small messages, the ring otherwise."""
+        nodes = math.ceil(p / r)
+        if nodes == 1 and p > 1:
+            return self.shared_memory(n, p)
+        if nodes > 1:
+            return self.hierarchical(n, p, r)
+        return self.recursive_doubling(n, p, r) if n < SMALL_MESSAGE_BYTES else self.ring(n, p, r)
+
+    def predict(self, algorithm, n, p, r):
+        if algorithm == "ring":
+            return self.ring(n, p, r)
+        if algorithm == "recursive-doubling":
+            return self.recursive_doubling(n, p, r)
+        if algorithm == "hierarchical":
+            return self.hierarchical(n, p, r)
+        if algorithm == "shared-memory":
+            return self.shared_memory(n, r) if math.ceil(p / r) == 1 else None
+        if algorithm == "auto":
+            return self.auto(n, p, r)
+        return None  # MPI_Allreduce's own choice is not modelled
+
+
+def ddp_step(model, compute_seconds, bucket_bytes, p, r, overlap=True, algorithm="auto"):
+    """Predicted seconds of one DDP step: compute (stretched when ranks share cores)
+    plus the communication backward did not hide."""
+    compute = compute_seconds * model.m.stretch(r)
+    comm_each = [model.predict(algorithm, b, p, r) for b in bucket_bytes]
+    comm = sum(comm_each)
+    if not overlap or p == 1:
+        exposed = comm
+    else:
+        exposed = max(comm - BACKWARD_SHARE * compute, comm_each[-1] if comm_each else 0.0)
+    return compute + exposed, compute, exposed
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Fit the cost model and print its parameters and predictions.")
+    parser.add_argument("--results", default=os.path.join(os.path.dirname(__file__), "..", "results"))
+    args = parser.parse_args()
+    machine = Machine.from_p2p(read_csv(os.path.join(args.results, "p2p.csv")))
+    print(f"intra-node {machine.intra}")
+    print(f"inter-node {machine.inter}")
+    for n in [1 << 16, 1 << 20, 1 << 26]:
+        print(f"at {n} B: reduce {1 / machine.gamma.per_byte(n) / 1e9:.1f} GB/s, copy {1 / machine.copy.per_byte(n) / 1e9:.1f} GB/s")
+    print(f"{machine.cores} cores per node")
+    model = AllreduceModel(machine)
+    for p, r in [(2, 2), (4, 4), (2, 1), (4, 2)]:
+        if math.ceil(p / r) > 1 and machine.inter is None:
+            continue
+        for n in [4, 1 << 16, 1 << 22, 1 << 26]:
+            cells = []
+            for a in ["ring", "recursive-doubling", "hierarchical", "shared-memory"]:
+                t = model.predict(a, n, p, r)
+                if t is not None:
+                    cells.append(f"{a} {t * 1e6:.1f} us")
+            print(f"p={p} r={r} n={n}: " + ", ".join(cells))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

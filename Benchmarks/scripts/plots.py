@@ -1,0 +1,431 @@
+#!/usr/bin/env python3
+"""Plots and summary tables from the CSVs of Benchmarks/bench.py.
+
+    Benchmarks/scripts/plots.py --results Benchmarks/results --out docs/benchmarks \
+        --doc docs/benchmarks.md
+
+PNGs: all-reduce bus bandwidth vs size per algorithm (log-log), DDP speedup and
+efficiency vs ranks with the ideal line, DDP step time split into compute and
+exposed communication, pipeline bubble vs micro-batches with the theory curve, and
+the cost model: prediction vs measurement, and predicted scaling to 4,096 ranks.
+With --doc, the tables between `<!-- results:begin -->` and `<!-- results:end -->`
+in that Markdown file are replaced by those of this run.
+"""
+
+import argparse
+import collections
+import csv
+import math
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import costmodel  # noqa: E402
+
+ALGORITHM_STYLE = {
+    "shared-memory": ("tab:green", "o"), "ring": ("tab:blue", "s"), "hierarchical": ("tab:purple", "D"),
+    "recursive-doubling": ("tab:orange", "^"), "auto": ("black", "x"), "mpi": ("tab:red", "v"),
+    "memcpy": ("grey", None),
+}
+ALGORITHM_LABEL = {"mpi": "MPI_Allreduce (Open MPI)", "auto": "Chorus auto", "memcpy": "memcpy (ceiling)"}
+
+
+def read(path):
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def size_label(n):
+    n = int(n)
+    for unit, shift in [("GiB", 30), ("MiB", 20), ("KiB", 10)]:
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift} {unit}"
+    return f"{n} B"
+
+
+def size_axis(ax):
+    ax.set_xscale("log", base=2)
+    ticks = [4 << (4 * k) for k in range(7)]
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([size_label(t) for t in ticks])
+
+
+class Report:
+    def __init__(self, results, out):
+        self.results, self.out = results, out
+        self.tables = []
+        os.makedirs(out, exist_ok=True)
+        self.p2p = read(os.path.join(results, "p2p.csv"))
+        self.allreduce = read(os.path.join(results, "allreduce.csv"))
+        self.ddp = read(os.path.join(results, "ddp.csv"))
+        self.pipeline = read(os.path.join(results, "pipeline.csv"))
+        self.machine = costmodel.Machine.from_p2p(self.p2p) if self.p2p else None
+        self.written = []
+
+    def save(self, fig, name):
+        path = os.path.join(self.out, name)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        self.written.append(path)
+
+    def metadata(self):
+        for rows in [self.allreduce, self.ddp, self.pipeline, self.p2p]:
+            if rows:
+                r = rows[0]
+                return f"{r['host']}, {r['cores']} cores, {r['mpi_version']}, commit {r['git_commit']}, {r['date']}"
+        return "no results"
+
+    # -- all-reduce ---------------------------------------------------------------
+
+    def allreduce_plots(self):
+        groups = collections.OrderedDict()
+        for r in self.allreduce:
+            groups.setdefault((r["placement"], r["link"]), {}).setdefault(int(r["ranks"]), []).append(r)
+        for (placement, link), by_ranks in groups.items():
+            fig, axes = plt.subplots(1, len(by_ranks), figsize=(6.2 * len(by_ranks), 4.6), squeeze=False)
+            for ax, (ranks, rows) in zip(axes[0], sorted(by_ranks.items())):
+                nodes = rows[0]["nodes"]
+                by_algorithm = collections.OrderedDict()
+                for r in rows:
+                    by_algorithm.setdefault(r["algorithm"], []).append(r)
+                for algorithm, points in by_algorithm.items():
+                    points.sort(key=lambda r: int(r["bytes"]))
+                    color, marker = ALGORITHM_STYLE.get(algorithm, (None, "."))
+                    ax.plot([int(r["bytes"]) for r in points], [max(float(r["busbw_GBps"]), 1e-5) for r in points],
+                            color=color, marker=marker, markersize=4, linestyle="--" if algorithm == "memcpy" else "-",
+                            label=ALGORITHM_LABEL.get(algorithm, algorithm))
+                size_axis(ax)
+                ax.set_yscale("log")
+                ax.set_xlabel("message size (float32 sum, in place)")
+                ax.set_ylabel("bus bandwidth (GB/s) = bytes/time x 2(p-1)/p")
+                ax.set_title(f"{ranks} ranks on {nodes} node(s)")
+                ax.grid(True, which="both", alpha=0.3)
+                ax.legend(fontsize=8)
+            fig.suptitle(f"All-reduce bus bandwidth, {placement} ({link})")
+            self.save(fig, f"allreduce-{placement}.png")
+
+    def allreduce_table(self):
+        lines = ["| placement | ranks | nodes | size | " + " | ".join(["shared-memory", "ring", "hierarchical", "recursive-doubling", "auto", "mpi"])
+                 + " | auto vs MPI |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        keyed = collections.defaultdict(dict)
+        for r in self.allreduce:
+            keyed[(r["placement"], int(r["ranks"]), int(r["nodes"]), int(r["bytes"]))][r["algorithm"]] = float(r["time_us_max"])
+        for (placement, ranks, nodes, n), times in sorted(keyed.items()):
+            if n not in (4, 1 << 12, 1 << 16, 1 << 20, 1 << 22, 1 << 24, 1 << 26):
+                continue
+            cells = [f"{times[a]:.1f}" if a in times else "" for a in ["shared-memory", "ring", "hierarchical", "recursive-doubling", "auto", "mpi"]]
+            ratio = f"{times['mpi'] / times['auto']:.2f}x" if "mpi" in times and times.get("auto") else ""
+            lines.append(f"| {placement} | {ranks} | {nodes} | {size_label(n)} | " + " | ".join(cells) + f" | {ratio} |")
+        self.tables.append(("All-reduce: time per call (µs, slowest rank)", "\n".join(lines)))
+        # Across nodes: hierarchical against the flat ring.
+        ratios = []
+        for (placement, ranks, nodes, n), times in sorted(keyed.items()):
+            if nodes > 1 and "ring" in times and "hierarchical" in times and n >= 1 << 16:
+                ratios.append((placement, ranks, nodes, n, times["ring"] / times["hierarchical"]))
+        if ratios:
+            lines = ["| placement | ranks | nodes | size | ring / hierarchical time |", "|---|---|---|---|---|"]
+            lines += [f"| {pl} | {p} | {nn} | {size_label(n)} | {x:.2f}x |" for pl, p, nn, n, x in ratios]
+            self.tables.append(("Across nodes: hierarchical all-reduce against the flat ring (≥ 64 KiB)", "\n".join(lines)))
+
+    # -- DDP ----------------------------------------------------------------------
+
+    def ddp_scaling_plot(self):
+        rows = [r for r in self.ddp if r["sweep"] == "scaling" and r["overlap"] == "true" and r["placement"] == "one-node"]
+        if not rows:
+            return
+        fig, (speed_ax, eff_ax) = plt.subplots(1, 2, figsize=(12, 4.6))
+        ranks_seen = set()
+        for (model, scaling), style in zip([(m, s) for m in ["lenet", "mlp"] for s in ["strong", "weak"]],
+                                           ["-o", "--o", "-s", "--s"]):
+            points = sorted((int(r["ranks"]), float(r["samples_per_sec"]), r) for r in rows
+                            if r["model"] == model and (r["scaling"] == scaling or r["ranks"] == "1"))
+            base = next((s for p, s, _ in points if p == 1 and (_["scaling"] == scaling)), None) or \
+                next((s for p, s, _ in points if p == 1), None)
+            if not base:
+                continue
+            xs = [p for p, _, _ in points]
+            speedup = [s / base for _, s, _ in points]
+            ranks_seen.update(xs)
+            label = f"{model}, {scaling} scaling"
+            speed_ax.plot(xs, speedup, style, label=label)
+            eff_ax.plot(xs, [s / p for s, p in zip(speedup, xs)], style, label=label)
+        ideal = sorted(ranks_seen)
+        speed_ax.plot(ideal, ideal, ":", color="grey", label="ideal (linear)")
+        eff_ax.axhline(1.0, linestyle=":", color="grey", label="ideal")
+        for ax, title, ylabel in [(speed_ax, "Speedup vs ranks", "samples/s relative to 1 rank"),
+                                  (eff_ax, "Parallel efficiency", "speedup / ranks")]:
+            ax.set_xlabel("ranks (one node)")
+            ax.set_ylabel(ylabel)
+            ax.set_xticks(ideal)
+            ax.set_title(title)
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=8)
+        cores = rows[0]["cores"]
+        fig.suptitle(f"ddp-train scaling on one {cores}-core node (overlap on; beyond {cores} ranks the ranks share cores)")
+        self.save(fig, "ddp-scaling.png")
+
+    def ddp_split_plot(self):
+        rows = [r for r in self.ddp if r["sweep"] in ("scaling", "nodes") and int(r["ranks"]) > 1
+                and (r["sweep"] == "nodes" or r["scaling"] == "weak")]
+        if not rows:
+            return
+        rows.sort(key=lambda r: (r["placement"] != "one-node", r["model"], int(r["ranks"]), r["overlap"] != "true"))
+        labels, compute, exposed = [], [], []
+        for r in rows:
+            step = float(r["step_seconds"]) * 1e3
+            hidden = float(r["exposed_comm_seconds"]) / max(int(r["steps"]), 1) * 1e3
+            labels.append(f"{r['model']} p={r['ranks']}\n{'2 nodes' if r['placement'] != 'one-node' else '1 node'}\n"
+                          f"{'overlap' if r['overlap'] == 'true' else 'no overlap'}")
+            exposed.append(min(hidden, step))
+            compute.append(step - exposed[-1])
+        fig, ax = plt.subplots(figsize=(max(8, 1.1 * len(rows)), 4.8))
+        xs = range(len(rows))
+        ax.bar(xs, compute, label="compute (and hidden communication)", color="tab:blue")
+        ax.bar(xs, exposed, bottom=compute, label="exposed communication", color="tab:red")
+        ax.set_xticks(list(xs))
+        ax.set_xticklabels(labels, fontsize=7)
+        ax.set_ylabel("milliseconds per step")
+        ax.set_title("ddp-train step time: compute vs exposed communication (weak scaling)")
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+        self.save(fig, "ddp-step-split.png")
+
+    def ddp_bucket_plot(self):
+        rows = [r for r in self.ddp if r["placement"] == "one-node" and r["overlap"] == "true" and r["scaling"] == "weak"
+                and int(r["ranks"]) > 1 and r["model"] == "mlp" and r["sweep"] in ("buckets", "scaling")]
+        if len({r["bucket_mb"] for r in rows}) < 2:
+            return
+        fig, ax = plt.subplots(figsize=(6.4, 4.4))
+        for ranks in sorted({int(r["ranks"]) for r in rows}):
+            points = sorted((float(r["bucket_mb"]), float(r["step_seconds"]) * 1e3) for r in rows if int(r["ranks"]) == ranks)
+            ax.plot([b for b, _ in points], [t for _, t in points], "-o", label=f"{ranks} ranks")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("bucket cap (MiB)")
+        ax.set_ylabel("milliseconds per step")
+        ax.set_title("ddp-train mlp (40 MB of gradients): bucket size")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        self.save(fig, "ddp-buckets.png")
+
+    def ddp_table(self):
+        if not self.ddp:
+            return
+        lines = ["| model | sweep | placement | ranks | nodes | scaling | overlap | bucket MiB | batch/rank | samples/s | step ms | exposed comm ms | overlap fraction |",
+                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in self.ddp:
+            steps = max(int(r["steps"]), 1)
+            lines.append(f"| {r['model']} | {r['sweep']} | {r['placement']} | {r['ranks']} | {r['nodes']} | {r['scaling']} | {r['overlap']} | "
+                         f"{r['bucket_mb']} | {r['batch_per_rank']} | {float(r['samples_per_sec']):,.0f} | {float(r['step_seconds']) * 1e3:.1f} | "
+                         f"{float(r['exposed_comm_seconds']) / steps * 1e3:.1f} | {float(r['overlap_fraction']):.2f} |")
+        self.tables.append(("ddp-train", "\n".join(lines)))
+
+    # -- pipeline -----------------------------------------------------------------
+
+    def pipeline_plot(self):
+        stage_counts = sorted({int(r["stages"]) for r in self.pipeline if int(r["stages"]) > 1})
+        if not stage_counts:
+            return
+        fig, axes = plt.subplots(1, len(stage_counts), figsize=(4.6 * len(stage_counts), 4.2), squeeze=False, sharey=True)
+        for ax, stages in zip(axes[0], stage_counts):
+            micro = sorted({int(r["microbatches"]) for r in self.pipeline if int(r["stages"]) == stages})
+            dense = [m / 4 for m in range(4, 4 * max(micro) + 1)]
+            ax.plot(dense, [(stages - 1) / (m + stages - 1) for m in dense], color="grey", label="theory (S-1)/(M+S-1)")
+            for schedule, style in [("gpipe", "s--"), ("1f1b", "o-")]:
+                points = sorted((int(r["microbatches"]), float(r["bubble_measured"])) for r in self.pipeline
+                                if int(r["stages"]) == stages and r["schedule"] == schedule)
+                ax.plot([m for m, _ in points], [b for _, b in points], style, label=f"measured, {schedule}")
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(micro)
+            ax.set_xticklabels([str(m) for m in micro])
+            ax.set_xlabel("micro-batches per batch (M)")
+            ax.set_title(f"{stages} stages")
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=8)
+        axes[0][0].set_ylabel("bubble: idle share of a stage's step")
+        cores = self.pipeline[0]["cores"]
+        fig.suptitle(f"pipe-train bubble vs micro-batches (mlp 784-1024x4-10, batch 256; {cores} cores)")
+        self.save(fig, "pipeline-bubble.png")
+
+    def pipeline_table(self):
+        if not self.pipeline:
+            return
+        lines = ["| stages | micro-batches | schedule | samples/s | bubble measured | bubble theory | peak stored micro-batches |",
+                 "|---|---|---|---|---|---|---|"]
+        for r in sorted(self.pipeline, key=lambda r: (int(r["stages"]), r["schedule"], int(r["microbatches"]))):
+            lines.append(f"| {r['stages']} | {r['microbatches']} | {r['schedule']} | {float(r['samples_per_sec']):,.0f} | "
+                         f"{float(r['bubble_measured']):.3f} | {float(r['bubble_theory']):.3f} | {r['peak_stored_microbatches']} |")
+        self.tables.append(("pipe-train", "\n".join(lines)))
+
+    # -- cost model ---------------------------------------------------------------
+
+    def costmodel_report(self):
+        if not self.machine:
+            return
+        model = costmodel.AllreduceModel(self.machine)
+        m = self.machine
+        params = [f"- intra-node (shared memory): alpha {m.intra.alpha * 1e6:.2f} µs, {1 / m.intra.beta / 1e9:.2f} GB/s"]
+        if m.inter:
+            params.append(f"- inter-node (simulated link): alpha {m.inter.alpha * 1e6:.2f} µs, {1 / m.inter.beta / 1e9:.3f} GB/s")
+        params.append(f"- reduction: {1 / m.gamma.per_byte(1 << 16) / 1e9:.1f} GB/s at 64 KiB, {1 / m.gamma.per_byte(1 << 26) / 1e9:.1f} GB/s at 64 MiB; "
+                      f"copy {1 / m.copy.per_byte(1 << 16) / 1e9:.1f} and {1 / m.copy.per_byte(1 << 26) / 1e9:.1f} GB/s; {m.cores} cores per node")
+        self.tables.append(("Cost model parameters (fitted from p2p.csv)", "\n".join(params)))
+
+        # Prediction vs measurement for every measured (placement, ranks, algorithm, size).
+        # Simulated nodes share this machine's cores: each has cores / nodes of them.
+        simulated = costmodel.AllreduceModel(m.with_cores(max(1, m.cores // 2)))
+        compared = []
+        for r in self.allreduce:
+            p, nodes, n = int(r["ranks"]), int(r["nodes"]), int(r["bytes"])
+            here = simulated if r["placement"] == "simulated-cluster" else model
+            predicted = here.predict(r["algorithm"], n, p, math.ceil(p / nodes)) if (nodes == 1 or m.inter) else None
+            if predicted:
+                compared.append((r["placement"], p, nodes, r["algorithm"], n, predicted, float(r["time_us_max"]) * 1e-6))
+        if compared:
+            keys = sorted({(pl, p, nn) for pl, p, nn, _, _, _, _ in compared})
+            fig, axes = plt.subplots(1, len(keys), figsize=(5.6 * len(keys), 4.4), squeeze=False)
+            for ax, key in zip(axes[0], keys):
+                for algorithm in ["ring", "recursive-doubling", "hierarchical", "shared-memory"]:
+                    pts = sorted((n, pr, me) for pl, p, nn, a, n, pr, me in compared if (pl, p, nn) == key and a == algorithm)
+                    if not pts:
+                        continue
+                    color, marker = ALGORITHM_STYLE[algorithm]
+                    ax.plot([n for n, _, _ in pts], [me * 1e6 for _, _, me in pts], marker=marker, color=color, linestyle="none",
+                            markersize=4, label=f"{algorithm} measured")
+                    ax.plot([n for n, _, _ in pts], [pr * 1e6 for _, pr, _ in pts], color=color, label=f"{algorithm} model")
+                size_axis(ax)
+                ax.set_yscale("log")
+                ax.set_xlabel("message size")
+                ax.set_ylabel("time per all-reduce (µs)")
+                ax.set_title(f"{key[1]} ranks, {key[2]} node(s), {key[0]}")
+                ax.grid(True, which="both", alpha=0.3)
+                ax.legend(fontsize=7)
+            fig.suptitle("Cost model (lines) against measurement (markers)")
+            self.save(fig, "costmodel-allreduce.png")
+            lines = ["| placement | ranks | nodes | algorithm | sizes ≥ 64 KiB within 30% | median model/measured (≥ 64 KiB) | worst (≥ 64 KiB) |",
+                     "|---|---|---|---|---|---|---|"]
+            groups = collections.defaultdict(list)
+            for pl, p, nn, a, n, pr, me in compared:
+                if n >= 1 << 16:
+                    groups[(pl, p, nn, a)].append((n, pr / me))
+            for (pl, p, nn, a), ratios in sorted(groups.items()):
+                within = sum(1 for _, x in ratios if 0.7 <= x <= 1.3)
+                xs = sorted(x for _, x in ratios)
+                worst_n, worst = max(ratios, key=lambda t: abs(math.log(t[1])))
+                lines.append(f"| {pl} | {p} | {nn} | {a} | {within}/{len(ratios)} | {xs[len(xs) // 2]:.2f} | {worst:.2f} at {size_label(worst_n)} |")
+            self.tables.append(("Cost model against measured all-reduce", "\n".join(lines)))
+
+        self.costmodel_ddp(model)
+
+    def costmodel_ddp(self, model):
+        """DDP step: prediction vs measurement at the measured rank counts, then the
+        predicted weak-scaling efficiency from 8 to 4,096 ranks."""
+        base = {}
+        for r in self.ddp:
+            if r["ranks"] == "1" and r["scaling"] == "weak":
+                base[r["model"]] = r
+        rows = [r for r in self.ddp if r["model"] in base and r["scaling"] == "weak" and int(r["ranks"]) > 1
+                and r["bucket_mb"] in ("25", "25.0") and (r["placement"] == "one-node" or self.machine.inter)]
+        if not rows or not self.machine:
+            return
+        # The gradient buckets each model's step all-reduces, as ddp-train planned them.
+        buckets = {name: [int(b) for b in r.get("bucket_bytes", "").split()] for name, r in base.items()}
+        if not all(buckets.values()):
+            return
+        lines = ["| model | placement | ranks | nodes | overlap | measured step ms | predicted step ms | model/measured |", "|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            p, nodes = int(r["ranks"]), int(r["nodes"])
+            compute = float(base[r["model"]]["step_seconds"])
+            step, _, _ = costmodel.ddp_step(model, compute, buckets[r["model"]], p, math.ceil(p / nodes), overlap=r["overlap"] == "true")
+            measured = float(r["step_seconds"])
+            lines.append(f"| {r['model']} | {r['placement']} | {p} | {nodes} | {r['overlap']} | {measured * 1e3:.1f} | {step * 1e3:.1f} | {step / measured:.2f} |")
+        self.tables.append(("Cost model against measured ddp-train steps (weak scaling, 25 MiB buckets)", "\n".join(lines)))
+
+        if not self.machine.inter:
+            return
+        fig, ax = plt.subplots(figsize=(7.5, 4.6))
+        scale = [8 << k for k in range(10)]  # 8 .. 4096
+        lines = ["| model | ranks per node | " + " | ".join(str(p) for p in scale) + " |", "|---|---|" + "---|" * len(scale)]
+        wide_model = costmodel.AllreduceModel(self.machine.with_cores(1 << 20))
+        for model_name, style in [("lenet", "-"), ("mlp", "--")]:
+            if model_name not in base or not buckets[model_name]:
+                continue
+            compute = float(base[model_name]["step_seconds"])
+            for ranks_per_node, marker in [(1, "o"), (8, "s"), (32, "^")]:
+                eff = []
+                for p in scale:
+                    step, comp, _ = costmodel.ddp_step(wide_model, compute, buckets[model_name], p, min(ranks_per_node, p))
+                    eff.append(comp / step)
+                ax.plot(scale, eff, style + marker, markersize=4, label=f"{model_name}, {ranks_per_node} rank(s)/node")
+                lines.append(f"| {model_name} | {ranks_per_node} | " + " | ".join(f"{e:.2f}" for e in eff) + " |")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(scale)
+        ax.set_xticklabels([str(p) for p in scale])
+        ax.set_ylim(0, 1.05)
+        ax.set_xlabel("ranks")
+        ax.set_ylabel("predicted efficiency (compute / step)")
+        ax.set_title("Predicted DDP weak scaling on this machine's links\n(one core per rank; nodes joined by the simulated link)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        self.save(fig, "costmodel-ddp-scaling.png")
+        self.tables.append(("Predicted DDP weak-scaling efficiency, 8 to 4,096 ranks (auto all-reduce, overlap on)", "\n".join(lines)))
+
+    # -- output -------------------------------------------------------------------
+
+    def markdown(self):
+        parts = [f"Latest run: {self.metadata()}.\n"]
+        for title, body in self.tables:
+            parts.append(f"#### {title}\n\n{body}\n")
+        return "\n".join(parts)
+
+
+def update_doc(path, markdown):
+    with open(path) as f:
+        text = f.read()
+    begin, end = "<!-- results:begin -->", "<!-- results:end -->"
+    if begin not in text or end not in text:
+        raise SystemExit(f"{path} has no {begin} ... {end} section to fill")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    temporary = path + ".tmp"
+    with open(temporary, "w") as f:
+        f.write(head + begin + "\n" + markdown + "\n" + end + tail)
+    os.replace(temporary, path)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", default="Benchmarks/results", help="folder with the CSVs of bench.py")
+    parser.add_argument("--out", default="docs/benchmarks", help="folder for the PNGs and summary.md")
+    parser.add_argument("--doc", help="Markdown file whose results section is replaced by this run's tables")
+    args = parser.parse_args()
+    report = Report(args.results, args.out)
+    if not (report.allreduce or report.ddp or report.pipeline):
+        raise SystemExit(f"no benchmark CSVs in {args.results}: run make bench-quick (or Benchmarks/bench.py) first")
+    report.allreduce_plots()
+    report.allreduce_table()
+    report.ddp_scaling_plot()
+    report.ddp_split_plot()
+    report.ddp_bucket_plot()
+    report.ddp_table()
+    report.pipeline_plot()
+    report.pipeline_table()
+    report.costmodel_report()
+    markdown = report.markdown()
+    with open(os.path.join(args.out, "summary.md"), "w") as f:
+        f.write(markdown)
+    if args.doc:
+        update_doc(args.doc, markdown)
+    for path in report.written:
+        print(f"wrote {path}")
+    print(f"wrote {os.path.join(args.out, 'summary.md')}" + (f" and the results section of {args.doc}" if args.doc else ""))
+
+
+if __name__ == "__main__":
+    main()
