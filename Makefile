@@ -10,7 +10,11 @@ EPOCHS ?= 2
 
 # Debian packages: MPI (headers, library, mpirun), OpenBLAS, zlib for gzip'd IDX
 # files, pkg-config for SwiftPM's system-library targets, and the dataset itself.
-APT_PACKAGES := libopenmpi-dev openmpi-bin libopenblas-dev zlib1g-dev pkg-config dataset-fashion-mnist
+# python3 runs the benchmark driver and the cost model's tests.
+APT_PACKAGES := libopenmpi-dev openmpi-bin libopenblas-dev zlib1g-dev pkg-config dataset-fashion-mnist python3
+
+# Debian's python3 (its python3-matplotlib is not on a pyenv or venv python's path).
+PYTHON ?= /usr/bin/python3
 
 # OpenMPI refuses to run as root without both of these; CI and containers run as root.
 export OMPI_ALLOW_RUN_AS_ROOT := 1
@@ -36,10 +40,8 @@ apt_install = missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $
 deps:
 	@$(call apt_install,$(APT_PACKAGES))
 
-# matplotlib draws the benchmark plots (make plots). Debian's python3-matplotlib
-# belongs to Debian's python3, not to whatever python3 comes first on PATH.
+# matplotlib draws the benchmark plots (make plots).
 PLOT_PACKAGES := python3 python3-matplotlib
-PYTHON ?= /usr/bin/python3
 
 plot-deps:
 	@$(call apt_install,$(PLOT_PACKAGES))
@@ -47,9 +49,11 @@ plot-deps:
 build: deps
 	$(SWIFT) build -c release
 
-# In-process unit tests (XCTest), then the multi-process tests under mpirun.
+# In-process unit tests (XCTest and the cost model's), then the multi-process tests
+# under mpirun.
 test: build
 	$(SWIFT) test --disable-swift-testing
+	$(PYTHON) -m unittest discover -s Benchmarks/scripts -p 'test_*.py'
 	Tests/mpi/run.sh
 
 unit-test: deps

@@ -43,7 +43,7 @@ PROFILES = {
     # Seconds: proves every suite runs end to end (tests, the SLURM job check).
     "smoke": dict(allreduce_ranks=[2], max_bytes="1M", step_factor=16, iterations=20, cluster_max_bytes="1M",
                   ddp_models=["lenet"], ddp_ranks=[1, 2], ddp_steps=8, bucket_mb=[1],
-                  pipe_stages=[1, 2], pipe_micro=[1, 4], pipe_steps=4, p2p_max_bytes="1M"),
+                  pipe_stages=[1, 2], pipe_micro=[1, 4], pipe_steps=4, p2p_max_bytes="4M"),
     # Under 5 minutes on 2 cores: every sweep, coarser.
     "quick": dict(allreduce_ranks=[2, 4], max_bytes="64M", step_factor=4, iterations=None, cluster_max_bytes="4M",
                   ddp_models=["lenet", "mlp"], ddp_ranks=[1, 2, 4], ddp_steps=30, bucket_mb=[1, 4, 25],
@@ -55,7 +55,8 @@ PROFILES = {
 }
 
 # The models: LeNet-5 (62k parameters, compute-bound) and an MLP with 10M parameters
-# (40 MB of gradients per step for little arithmetic: communication-bound).
+# (40 MB of gradients per step for little arithmetic: communication-bound). Every
+# training run uses one BLAS thread per rank, so speedups count ranks, not threads.
 DDP_MODELS = {
     "lenet": dict(args=["--model", "lenet"], strong_global_batch=256, weak_batch_per_rank=64),
     "mlp": dict(args=["--model", "mlp", "--hidden", "2048,2048,2048"], strong_global_batch=128, weak_batch_per_rank=32),
@@ -189,7 +190,7 @@ class Bench:
         metrics = os.path.join(self.work, "ddp.json")
         command = self.launch(ranks, placement, max(1, ranks // 2)) + [f"{BIN}/ddp-train"] + spec["args"] + [
             "--steps", str(self.profile["ddp_steps"]), "--batch-size", str(batch), "--bucket-mb", str(bucket_mb),
-            "--log-every", "1000000", "--metrics-json", metrics] + self.dataset_args() + ([] if overlap else ["--no-overlap"])
+            "--threads", "1", "--log-every", "1000000", "--metrics-json", metrics] + self.dataset_args() + ([] if overlap else ["--no-overlap"])
         label = f"ddp-train {model}, {ranks} rank(s), {scaling}, batch {batch}/rank, {'overlap' if overlap else 'no overlap'}, bucket {bucket_mb} MiB, {placement}"
         self.run(label, command)
         with open(metrics) as f:
@@ -206,7 +207,7 @@ class Bench:
         metrics = os.path.join(self.work, "pipe.json")
         command = self.launch(stages, "one-node") + [f"{BIN}/pipe-train"] + PIPE_MODEL + [
             "--stages", str(stages), "--microbatches", str(microbatches), "--schedule", schedule,
-            "--steps", str(self.profile["pipe_steps"]), "--log-every", "1000000", "--metrics-json", metrics] + self.dataset_args()
+            "--steps", str(self.profile["pipe_steps"]), "--threads", "1", "--log-every", "1000000", "--metrics-json", metrics] + self.dataset_args()
         self.run(f"pipe-train {stages} stage(s), {microbatches} micro-batch(es), {schedule}", command)
         with open(metrics) as f:
             m = json.load(f)

@@ -54,18 +54,20 @@ PIECE_BYTES = 256 << 10            # SharedMemoryAllreduce.defaultPieceBytes
 
 
 def fit_link(points):
-    """Hockney's fit of t = alpha + n * beta to one-way message times: alpha is the
-    median time of small messages (at most 1 KiB, where bytes cost nothing), beta the
-    slope between the two largest sizes, where the link is saturated: a shaped link's
+    """Hockney's fit of t = alpha + n * beta to message times: beta is the slope
+    between the two largest sizes, where the link is saturated: a shaped link's
     burst allowance and the protocol switches of small messages drop out as a
-    constant. (A least-squares line over all sizes would let one regime bend the other.)"""
-    small = sorted(t for n, t in points if n <= SMALL_LINK_BYTES)
+    constant; alpha the median of the small messages' (at most 1 KiB) time less their
+    bytes' share. A least-squares line over all sizes would let one regime bend the
+    other."""
+    small = [(n, t) for n, t in points if n <= SMALL_LINK_BYTES]
     large = sorted((n, t) for n, t in points if n >= LARGE_LINK_BYTES)
     if not small or len(large) < 2:
-        raise ValueError(f"need ping-pong sizes up to {SMALL_LINK_BYTES} B and two from {LARGE_LINK_BYTES} B to fit alpha and beta")
-    alpha = small[len(small) // 2]
+        raise ValueError(f"need message sizes up to {SMALL_LINK_BYTES} B and two from {LARGE_LINK_BYTES} B to fit alpha and beta")
     (n0, t0), (n1, t1) = large[-2], large[-1]
     beta = max(t1 - t0, 0.0) / (n1 - n0)
+    latencies = sorted(max(t - n * beta, 0.0) for n, t in small)
+    alpha = latencies[len(latencies) // 2]
     return alpha, beta
 
 
@@ -118,10 +120,13 @@ class Machine:
         def measured(kind, same_node):
             return [(float(r["bytes"]), float(r["time_us"]) * 1e-6) for r in rows
                     if r["measurement"] == kind and (same_node is None or (r["same_node"] == "true") == same_node)]
-        intra = measured("pingpong", True)
+        # Collective steps send and receive at once: fit the links to the exchange
+        # rows (both directions busy), falling back to ping-pong.
+        kind = "exchange" if measured("exchange", True) else "pingpong"
+        intra = measured(kind, True)
         if not intra:
-            raise ValueError("p2p results have no same-node ping-pong rows")
-        inter = measured("pingpong", False)
+            raise ValueError("p2p results have no same-node exchange or ping-pong rows")
+        inter = measured(kind, False)
         # Local rates: from the one-node runs (the rows repeat per placement).
         local = [r for r in rows if r.get("placement", "one-node") == "one-node"] or rows
         gamma = Rate(measured_rows(local, "reduce"))
@@ -143,44 +148,52 @@ def measured_rows(rows, kind):
 
 
 class AllreduceModel:
-    """Predicted seconds of one all-reduce of n bytes at p ranks on nodes of r ranks."""
+    """Predicted seconds of one all-reduce of n bytes at p ranks on nodes of r ranks.
+
+    `s` below is the stretch of CPU-driven work when r ranks share fewer cores: it
+    applies to copies, additions, message overheads (alpha) and shared-memory
+    transfers, not to time on the wire of a network link."""
 
     def __init__(self, machine):
         self.m = machine
 
-    def _links(self, p, r):
+    def _nodes(self, p, r):
         nodes = math.ceil(p / r)
         if nodes > 1 and self.m.inter is None:
-            raise ValueError("no inter-node ping-pong measured: run the p2p suite on the simulated cluster")
-        return nodes, (self.m.inter if nodes > 1 else self.m.intra)
+            raise ValueError("no inter-node exchange measured: run the p2p suite on the simulated cluster")
+        return nodes
+
+    def _step(self, n, s, crossing, flows=1):
+        """One exchange of n bytes: on the node (shared memory, all CPU) or across
+        nodes, where `flows` transfers share the node's link."""
+        if crossing:
+            return self.m.inter.alpha * s + flows * n * self.m.inter.beta
+        return self.m.intra.message(n) * s
 
     def ring(self, n, p, r):
         if p == 1:
             return 0.0
-        nodes, link = self._links(p, r)
+        nodes, s = self._nodes(p, r), self.m.stretch(r)
         chunk = n / p
         segments = max(1, math.ceil(chunk / SEGMENT_BYTES))
-        steps = 2 * (p - 1)
-        t = steps * segments * link.alpha + steps * chunk * link.beta + (p - 1) * self.m.gamma.seconds(chunk)
-        return t * self.m.stretch(r)
+        # Every step waits for its slowest pair: one that crosses nodes, if any.
+        step = segments * self._step(chunk / segments, s, crossing=nodes > 1)
+        return 2 * (p - 1) * step + (p - 1) * self.m.gamma.seconds(chunk) * s
 
     def recursive_doubling(self, n, p, r):
         if p == 1:
             return 0.0
-        nodes, _ = self._links(p, r)
+        nodes, s = self._nodes(p, r), self.m.stretch(r)
         power = 1 << (p.bit_length() - 1)
         t = 0.0
         if power != p:  # fold the extra ranks in and back out
-            t += 2 * self.m.intra.message(n) + self.m.gamma.seconds(n)
-        rounds = int(math.log2(power))
-        for k in range(rounds):
-            if (1 << k) < r or nodes == 1:
-                t += self.m.intra.message(n)
-            else:
-                # Every rank of a node exchanges across at once: r flows share the link.
-                t += self.m.inter.alpha + r * n * self.m.inter.beta
-            t += self.m.gamma.seconds(n)
-        return t * self.m.stretch(r)
+            t += 2 * self._step(n, s, crossing=nodes > 1) + self.m.gamma.seconds(n) * s
+        for k in range(int(math.log2(power))):
+            # Partners 2^k apart: on the node while 2^k < r; then every rank of a node
+            # crosses at once, r flows on one link.
+            crossing = nodes > 1 and (1 << k) >= r
+            t += self._step(n, s, crossing, flows=r) + self.m.gamma.seconds(n) * s
+        return t
 
     def shared_memory(self, n, r):
         if r == 1:
@@ -194,15 +207,22 @@ class AllreduceModel:
              + 2 * pieces * BARRIER_SECONDS)
         return t * self.m.stretch(r)
 
+    def shared_memory_broadcast(self, n, r):
+        if r == 1:
+            return 0.0
+        # The leader copies pieces into the window while the others copy the previous
+        # piece out: one streaming copy of n per rank, two barriers per piece.
+        pieces = max(1, math.ceil(n / PIECE_BYTES))
+        return (self.m.copy.seconds(n) + 2 * pieces * BARRIER_SECONDS) * self.m.stretch(r)
+
     def hierarchical(self, n, p, r):
-        nodes, _ = self._links(p, r)
+        nodes = self._nodes(p, r)
+        node_stages = self.shared_memory(n, r) + self.shared_memory_broadcast(n, r)
         if nodes == 1:
-            return self.shared_memory(n, r)
-        node_stage = 0.0
-        if r > 1:
-            node_stage = self.shared_memory(n, r)
+            return node_stages
+        # The other ranks of a node wait while their leader works: it has a core.
         leaders = self.recursive_doubling(n, nodes, 1) if n < SMALL_MESSAGE_BYTES else self.ring(n, nodes, 1)
-        return node_stage + leaders
+        return node_stages + leaders
 
     def auto(self, n, p, r):
         """What AllreducePolicy picks: shared memory on one node, hierarchical across

@@ -66,7 +66,11 @@ class Report:
         self.allreduce = read(os.path.join(results, "allreduce.csv"))
         self.ddp = read(os.path.join(results, "ddp.csv"))
         self.pipeline = read(os.path.join(results, "pipeline.csv"))
-        self.machine = costmodel.Machine.from_p2p(self.p2p) if self.p2p else None
+        self.machine = None
+        try:
+            self.machine = costmodel.Machine.from_p2p(self.p2p) if self.p2p else None
+        except ValueError as error:
+            print(f"plots: no cost model: {error}")
         self.written = []
 
     def save(self, fig, name):
