@@ -96,13 +96,35 @@ class Rate:
 
 
 class Link:
-    """One kind of point-to-point path: alpha seconds per message, beta per byte."""
+    """One kind of point-to-point path: alpha seconds per message, beta per byte.
 
-    def __init__(self, alpha, beta):
+    With `measured` (size, seconds) points the message time inside the measured range
+    is read off them (log-log interpolation) instead of the line: a real link is not
+    one line. Shared memory switches protocol at 4 KiB; a token-bucket-shaped link
+    sends up to its burst (256 KiB here) at line rate, so the ring's 256 KiB segments
+    move at twice the rate of a 64 MiB message. Beyond the largest measured size the
+    line continues from the last point with slope beta."""
+
+    def __init__(self, alpha, beta, measured=()):
         self.alpha, self.beta = alpha, beta
+        self.measured = sorted((n, t) for n, t in measured if n > 0 and t > 0)
+
+    @staticmethod
+    def fitted(points):
+        return Link(*fit_link(points), measured=points)
 
     def message(self, n):
-        return self.alpha + n * self.beta
+        points = self.measured
+        if not points or n <= 0:
+            return self.alpha + n * self.beta
+        if n <= points[0][0]:
+            return points[0][1]
+        for (n0, t0), (n1, t1) in zip(points, points[1:]):
+            if n <= n1:
+                w = (math.log(n) - math.log(n0)) / (math.log(n1) - math.log(n0))
+                return math.exp(math.log(t0) + w * (math.log(t1) - math.log(t0)))
+        n_last, t_last = points[-1]
+        return t_last + (n - n_last) * self.beta
 
     def __repr__(self):
         return f"Link(alpha={self.alpha * 1e6:.2f} us, {1 / self.beta / 1e9 if self.beta else float('inf'):.2f} GB/s)"
@@ -132,7 +154,7 @@ class Machine:
         gamma = Rate(measured_rows(local, "reduce"))
         copy = Rate(measured_rows(local, "memcpy"))
         cores = cores or int(rows[0].get("cores") or 1)
-        return Machine(Link(*fit_link(intra)), Link(*fit_link(inter)) if inter else None, gamma, copy, cores)
+        return Machine(Link.fitted(intra), Link.fitted(inter) if inter else None, gamma, copy, cores)
 
     def with_cores(self, cores):
         """The same links and rates on nodes of `cores` cores."""
@@ -167,7 +189,8 @@ class AllreduceModel:
         """One exchange of n bytes: on the node (shared memory, all CPU) or across
         nodes, where `flows` transfers share the node's link."""
         if crossing:
-            return self.m.inter.alpha * s + flows * n * self.m.inter.beta
+            # Flows sharing a link each get 1/flows of it: as one message `flows` times larger.
+            return self.m.inter.message(flows * n) + self.m.inter.alpha * (s - 1)
         return self.m.intra.message(n) * s
 
     def ring(self, n, p, r):

@@ -100,6 +100,8 @@ class Report:
                 for r in rows:
                     by_algorithm.setdefault(r["algorithm"], []).append(r)
                 for algorithm, points in by_algorithm.items():
+                    if algorithm == "memcpy" and placement != "one-node":
+                        continue  # a local copy says nothing about a network-bound all-reduce
                     points.sort(key=lambda r: int(r["bytes"]))
                     color, marker = ALGORITHM_STYLE.get(algorithm, (None, "."))
                     ax.plot([int(r["bytes"]) for r in points], [max(float(r["busbw_GBps"]), 1e-5) for r in points],
@@ -148,14 +150,14 @@ class Report:
         ranks_seen = set()
         for (model, scaling), style in zip([(m, s) for m in ["lenet", "mlp"] for s in ["strong", "weak"]],
                                            ["-o", "--o", "-s", "--s"]):
-            points = sorted((int(r["ranks"]), float(r["samples_per_sec"]), r) for r in rows
-                            if r["model"] == model and (r["scaling"] == scaling or r["ranks"] == "1"))
-            base = next((s for p, s, _ in points if p == 1 and (_["scaling"] == scaling)), None) or \
-                next((s for p, s, _ in points if p == 1), None)
+            # Strong: 1 rank runs the whole global batch; weak: the per-rank batch.
+            points = sorted((int(r["ranks"]), float(r["samples_per_sec"])) for r in rows
+                            if r["model"] == model and r["scaling"] == scaling)
+            base = next((s for p, s in points if p == 1), None)
             if not base:
                 continue
-            xs = [p for p, _, _ in points]
-            speedup = [s / base for _, s, _ in points]
+            xs = [p for p, _ in points]
+            speedup = [s / base for _, s in points]
             ranks_seen.update(xs)
             label = f"{model}, {scaling} scaling"
             speed_ax.plot(xs, speedup, style, label=label)
