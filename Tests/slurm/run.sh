@@ -153,8 +153,12 @@ fi
 if [ -f jobs/scaling-sweep.sbatch ]; then
   echo "== jobs/scaling-sweep.sbatch: the benchmark driver's smoke profile"
   if submit "scaling-sweep" COMPLETED jobs/scaling-sweep.sbatch --profile smoke; then
-    for csv in allreduce ddp pipeline; do
+    for csv in p2p allreduce ddp pipeline; do
       expect_in "$RESULTS_DIR/bench-$job/$csv.csv" "^[^,]+,[0-9]{4}-" "scaling-sweep: $csv.csv with rows under the job id"
+    done
+    for png in allreduce-one-node ddp-scaling pipeline-bubble costmodel-allreduce; do
+      [ -s "$RESULTS_DIR/bench-$job/plots/$png.png" ] && pass "scaling-sweep: plots/$png.png" \
+        || fail "scaling-sweep: no plots/$png.png under the job id" "$out"
     done
   fi
 fi
