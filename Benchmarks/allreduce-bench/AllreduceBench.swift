@@ -25,14 +25,7 @@ struct AllreduceBench: MPICommand {
     @Option(help: "Comma-separated algorithms: \(AllreduceAlgorithm.allCases.map(\.rawValue).joined(separator: ", ")).")
     var algorithms: String = "shared-memory,ring,hierarchical,recursive-doubling,mpi,auto"
 
-    @Option(help: "Smallest message (bytes; K, M, G suffixes).")
-    var minBytes = ByteCount(bytes: 4)
-
-    @Option(help: "Largest message.")
-    var maxBytes = ByteCount(bytes: 64 << 20)
-
-    @Option(parsing: .unconditional, help: "Multiply the size by this between rows.")
-    var stepFactor: Int = 2
+    @OptionGroup var messageSizes: MessageSizeOptions
 
     @Option(parsing: .unconditional, help: "Timed calls per algorithm and size (default: more for small sizes).")
     var iterations: Int?
@@ -70,10 +63,6 @@ struct AllreduceBench: MPICommand {
 
     func validate() throws {
         _ = try parsedAlgorithms()
-        guard minBytes.bytes >= 4 else { throw ValidationError("--min-bytes must be at least 4 (one float32), got \(minBytes.bytes)") }
-        guard minBytes <= maxBytes else { throw ValidationError("--min-bytes (\(minBytes)) is larger than --max-bytes (\(maxBytes))") }
-        guard maxBytes.bytes <= 1 << 32 else { throw ValidationError("--max-bytes must be at most 4G") }
-        guard stepFactor >= 2 else { throw ValidationError("--step-factor must be at least 2 (got \(stepFactor))") }
         if let iterations, iterations < 1 { throw ValidationError("--iterations must be at least 1 (got \(iterations))") }
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative (got \(warmup))") }
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1 (got \(rounds))") }
@@ -81,17 +70,6 @@ struct AllreduceBench: MPICommand {
         if let ranksPerNode, ranksPerNode < 1 { throw ValidationError("--ranks-per-node must be at least 1 (got \(ranksPerNode))") }
     }
 
-    /// Message sizes from min to max, multiplied by the step factor, rounded down to
-    /// whole float32 elements.
-    var sizes: [Int] {
-        var sizes: [Int] = []
-        var bytes = minBytes.bytes
-        while bytes <= maxBytes.bytes {
-            sizes.append(bytes / 4 * 4)
-            bytes *= stepFactor
-        }
-        return sizes
-    }
 
     func run(world: Communicator) throws {
         let bench = AllreduceBenchmark(world: world, allreducer: Allreducer(world: world, ranksPerNode: ranksPerNode,
@@ -99,9 +77,9 @@ struct AllreduceBench: MPICommand {
                                        algorithms: try parsedAlgorithms(), warmup: warmup, rounds: rounds,
                                        fixedIterations: iterations, includeMemcpy: !noMemcpy)
         let report = BenchmarkReport(world: world, layout: bench.allreducer.layout)
-        report.printHeader(maxBytes: maxBytes.bytes)
+        report.printHeader(maxBytes: messageSizes.maxBytes.bytes)
         var rows: [BenchmarkRow] = []
-        for bytes in sizes {
+        for bytes in messageSizes.sizes {
             let measured = bench.measure(bytes: bytes)
             report.printRows(measured)
             rows += measured

@@ -23,14 +23,7 @@ struct P2PBench: MPICommand {
         commandName: "p2p-bench",
         abstract: "Measure point-to-point latency and bandwidth, and the local reduction and copy rates.")
 
-    @Option(help: "Smallest message (bytes; K, M, G suffixes).")
-    var minBytes = ByteCount(bytes: 4)
-
-    @Option(help: "Largest message.")
-    var maxBytes = ByteCount(bytes: 64 << 20)
-
-    @Option(parsing: .unconditional, help: "Multiply the size by this between rows.")
-    var stepFactor: Int = 2
+    @OptionGroup var messageSizes: MessageSizeOptions
 
     @Option(parsing: .unconditional, help: "The rank that answers rank 0's ping-pong (default: the last rank).")
     var peer: Int?
@@ -42,9 +35,6 @@ struct P2PBench: MPICommand {
     var csv: String?
 
     func validate() throws {
-        guard minBytes.bytes >= 4 else { throw ValidationError("--min-bytes must be at least 4 (one float32), got \(minBytes.bytes)") }
-        guard minBytes <= maxBytes else { throw ValidationError("--min-bytes (\(minBytes)) is larger than --max-bytes (\(maxBytes))") }
-        guard stepFactor >= 2 else { throw ValidationError("--step-factor must be at least 2 (got \(stepFactor))") }
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1 (got \(rounds))") }
     }
 
@@ -57,9 +47,7 @@ struct P2PBench: MPICommand {
         let nodeOfRank = world.allgather(layout.node.mpiAllreduce(Int32(world.rank), op: .min))
         let sameNode = nodeOfRank[0] == nodeOfRank[peer]
 
-        var sizes: [Int] = []
-        var bytes = minBytes.bytes
-        while bytes <= maxBytes.bytes { sizes.append(bytes / 4 * 4); bytes *= stepFactor }
+        let sizes = messageSizes.sizes
 
         if world.rank == 0 {
             print("# p2p-bench: \(world.size) ranks, \(layout.description); ping-pong between rank 0 and rank \(peer) "
