@@ -161,12 +161,18 @@ class Bench:
     # -- suites -------------------------------------------------------------------
 
     def p2p(self, placement):
+        """Two ranks measure the links (on one node, or one rank per node); on one
+        node the all-reduce sweep's larger rank counts also measure a ring step with
+        every rank busy, which is what more ranks than cores cost."""
         csv_path = os.path.join(self.work, "p2p.csv")
-        ranks_per_node = 1 if placement != "one-node" else 2
-        self.run(f"p2p ping-pong, 2 ranks, {placement}",
-                 self.launch(2, placement, ranks_per_node) + [f"{BIN}/p2p-bench", "--max-bytes", self.profile["p2p_max_bytes"],
-                                                              "--step-factor", "4", "--csv", csv_path])
-        return [dict(row, placement=placement, link=self.link(placement)) for row in read_csv(csv_path)]
+        rows = []
+        for ranks in [2] + ([r for r in self.profile["allreduce_ranks"] if r > 2] if placement == "one-node" else []):
+            ranks_per_node = 1 if placement != "one-node" else ranks
+            self.run(f"p2p ping-pong, {ranks} ranks, {placement}",
+                     self.launch(ranks, placement, ranks_per_node) + [f"{BIN}/p2p-bench", "--max-bytes", self.profile["p2p_max_bytes"],
+                                                                      "--step-factor", "4", "--csv", csv_path])
+            rows += [dict(row, placement=placement, link=self.link(placement)) for row in read_csv(csv_path)]
+        return rows
 
     def allreduce(self, ranks, placement):
         csv_path = os.path.join(self.work, "allreduce.csv")

@@ -15,7 +15,8 @@ struct AllreduceBench: MPICommand {
         discussion: """
             For each size (doubling from --min-bytes to --max-bytes) every algorithm is first checked \
             against MPI_Allreduce on integer-valued floats, then timed in interleaved rounds, so slow drift \
-            of the machine affects all of them alike. Times are per call; bandwidths use the slowest rank's \
+            of the machine affects all of them alike. Times are per call, from each rank's median round (one \
+            round that lost its core does not stand for the size); bandwidths use the slowest rank's \
             time. busbw = algbw * 2(p-1)/p, the bytes each rank's link carries in a ring (nccl-tests' \
             convention), comparable across rank counts. The `memcpy` row is one core copying the same \
             number of bytes while the other ranks do the same: the ceiling for any reduction that touches \
@@ -33,8 +34,8 @@ struct AllreduceBench: MPICommand {
     @Option(parsing: .unconditional, help: "Untimed calls per algorithm and size before timing.")
     var warmup: Int = 3
 
-    @Option(parsing: .unconditional, help: "Interleaved rounds the timed calls are split into.")
-    var rounds: Int = 4
+    @Option(parsing: .unconditional, help: "Interleaved rounds the timed calls are split into; each rank reports its median round.")
+    var rounds: Int = 5
 
     @Option(help: "Write the results as CSV to this file (atomically).")
     var csv: String?

@@ -83,35 +83,43 @@ struct AllreduceBenchmark {
             }
         }
 
-        var seconds = [Double](repeating: 0, count: algorithms.count)
-        var copySeconds = 0.0
+        // Seconds per call in each round; a row reports the median round, so one round
+        // that lost its core (more ranks than cores) does not stand for the size.
+        var perCall = [[Double]](repeating: [], count: algorithms.count)
+        var copyPerCall: [Double] = []
         for round in 0..<rounds where perRound[round] > 0 {
+            let calls = perRound[round]
             // Rotate the order each round so no algorithm always runs first.
             for offset in 0..<algorithms.count {
                 let a = (offset + round) % algorithms.count
-                seconds[a] += buffers[a].withUnsafeMutableBufferPointer { buffer in
-                    timed(perRound[round]) { allreducer.allreduce(buffer, .sum, algorithm: algorithms[a]) }
-                }
+                perCall[a].append(buffers[a].withUnsafeMutableBufferPointer { buffer in
+                    timed(calls) { allreducer.allreduce(buffer, .sum, algorithm: algorithms[a]) }
+                } / Double(calls))
             }
             if includeMemcpy {
-                copySeconds += copySource.withUnsafeBufferPointer { source in
+                copyPerCall.append(copySource.withUnsafeBufferPointer { source in
                     copyTarget.withUnsafeMutableBufferPointer { target in
-                        timed(perRound[round]) { _ = memcpy(target.baseAddress!, source.baseAddress!, bytes) }
+                        timed(calls) { _ = memcpy(target.baseAddress!, source.baseAddress!, bytes) }
                     }
-                }
+                } / Double(calls))
             }
         }
 
         var rows = algorithms.indices.map { a in
             row(algorithms[a].rawValue,
                 resolved: algorithms[a] == .auto ? allreducer.resolve(.auto, bytes: bytes).rawValue : nil,
-                bytes: bytes, iterations: total, seconds: seconds[a], correct: correct[a])
+                bytes: bytes, iterations: total, perCall: median(perCall[a]), correct: correct[a])
         }
         if includeMemcpy {
-            rows.append(row(BenchmarkRow.memcpy, resolved: nil, bytes: bytes, iterations: total, seconds: copySeconds,
+            rows.append(row(BenchmarkRow.memcpy, resolved: nil, bytes: bytes, iterations: total, perCall: median(copyPerCall),
                             correct: true))
         }
         return rows
+    }
+
+    private func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted(), middle = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
     }
 
     /// Seconds for `calls` calls of `body`, started together on every rank.
@@ -122,10 +130,9 @@ struct AllreduceBenchmark {
         return monotonicSeconds() - start
     }
 
-    /// Per-call time on this rank, then fastest, average and slowest across ranks.
-    private func row(_ name: String, resolved: String?, bytes: Int, iterations: Int, seconds: Double,
+    /// This rank's per-call time, then fastest, average and slowest across ranks.
+    private func row(_ name: String, resolved: String?, bytes: Int, iterations: Int, perCall: Double,
                      correct: Bool) -> BenchmarkRow {
-        let perCall = seconds / Double(iterations)
         let p = world.size
         return BenchmarkRow(algorithm: name, resolved: resolved, ranks: p, nodes: allreducer.layout.nodeCount, bytes: bytes,
                             iterations: iterations, timeMin: world.mpiAllreduce(perCall, op: .min),

@@ -14,6 +14,9 @@ import Training
 /// - `exchange`: rank 0 and `--peer` send to each other at the same time
 ///   (MPI_Sendrecv), as every step of a ring or recursive doubling does; with both
 ///   directions busy, copies and protocol work compete for the same cores.
+/// - `shift`: every rank at once sends to the next rank and receives from the one
+///   before (a ring all-reduce step): with more ranks than cores, this is what a
+///   collective's step costs when its ranks take turns on the cores.
 /// - `reduce`: every rank at once adds one buffer into another with the kernel the
 ///   collectives use: bytes * gamma, with the node's cores shared as in a collective.
 /// - `memcpy`: every rank at once copies a buffer: the memory system's ceiling.
@@ -53,6 +56,7 @@ struct P2PBench: MPICommand {
             print("# p2p-bench: \(world.size) ranks, \(layout.description); ping-pong between rank 0 and rank \(peer) "
                   + "(\(sameNode ? "same node" : "different nodes")); reduce and memcpy on every rank at once")
             print(pad("size", 10) + pad("pingpong(us)", 14) + pad("GB/s", 8) + pad("exchange(us)", 14) + pad("GB/s", 8)
+                  + pad("shift(us)", 12) + pad("GB/s", 8)
                   + pad("reduce(us)", 12) + pad("GB/s", 8)
                   + pad("memcpy(us)", 12) + pad("GB/s", 8))
         }
@@ -92,6 +96,16 @@ struct P2PBench: MPICommand {
                     }
                 }
             }
+            let shift = fastest(world) { () -> Double in
+                message.withUnsafeBufferPointer { outgoing in
+                    incoming.withUnsafeMutableBufferPointer { target in
+                        let right = (world.rank + 1) % world.size, left = (world.rank + world.size - 1) % world.size
+                        let start = monotonicSeconds()
+                        for _ in 0..<calls { world.sendReceive(outgoing, to: right, into: target, from: left) }
+                        return (monotonicSeconds() - start) / Double(calls)
+                    }
+                }
+            }
             let reduce = fastest(world) { () -> Double in
                 addend.withUnsafeBufferPointer { source in
                     accumulator.withUnsafeMutableBufferPointer { target in
@@ -113,18 +127,22 @@ struct P2PBench: MPICommand {
             // Rank 0 saw the ping-pong; the local rates are averaged over the ranks.
             let oneWay = world.mpiAllreduce(world.rank == 0 ? pingpong : 0, op: .sum)
             let both = world.mpiAllreduce(world.rank == 0 ? exchange : 0, op: .sum)
+            // A step ends when its slowest rank does.
+            let shiftMax = world.mpiAllreduce(shift, op: .max)
             let reduceAvg = world.mpiAllreduce(reduce, op: .sum) / Double(world.size)
             let copyAvg = world.mpiAllreduce(copy, op: .sum) / Double(world.size)
             if world.rank == 0 {
                 let gbps = { (seconds: Double) in format(Double(bytes) / max(seconds, 1e-12) / 1e9, 2) }
                 print(pad(ByteCount.format(bytes), 10) + pad(format(oneWay * 1e6, 2), 14) + pad(gbps(oneWay), 8)
                       + pad(format(both * 1e6, 2), 14) + pad(gbps(both), 8)
+                      + pad(format(shiftMax * 1e6, 2), 12) + pad(gbps(shiftMax), 8)
                       + pad(format(reduceAvg * 1e6, 2), 12) + pad(gbps(reduceAvg), 8)
                       + pad(format(copyAvg * 1e6, 2), 12) + pad(gbps(copyAvg), 8))
                 fflush(stdout)
                 let common = "\(world.size),\(layout.nodeCount),\(sameNode),\(bytes),\(calls)"
                 rows.append("pingpong,\(common),\(oneWay * 1e6)")
                 rows.append("exchange,\(common),\(both * 1e6)")
+                rows.append("shift,\(common),\(shiftMax * 1e6)")
                 rows.append("reduce,\(common),\(reduceAvg * 1e6)")
                 rows.append("memcpy,\(common),\(copyAvg * 1e6)")
             }

@@ -4,38 +4,54 @@
 The parameters are fitted from p2p-bench (Benchmarks/results/p2p.csv), never from
 the all-reduce measurements they are checked against:
 
-    alpha, beta   one-way time of an n-byte message = alpha + n * beta, fitted to the
-                  ping-pong rows, per link: shared memory (same node) and network
-                  (different nodes; the simulated cluster's shaped veth links);
+    alpha, beta   time of an n-byte message = alpha + n * beta, per link, fitted to
+                  the two-rank exchange rows (both directions busy, as in a
+                  collective's step): shared memory (same node) and network (different
+                  nodes; the simulated cluster's shaped veth links). Inside the
+                  measured range a message's time is read off the measured points.
+                  The network also has a one-way fit (ping-pong rows): TCP costs the
+                  ranks' own CPU, so a rank driving one direction gets more than one
+                  driving both;
+    crowded       a ring step (`shift`: every rank sends at once) measured with more
+                  ranks than cores, where ranks take turns on the cores;
     gamma         seconds per byte of `accumulator += addend` (the collectives' kernel),
-    copy          and of memcpy (shared-memory transfers through a window), both as
-                  measured at each size: cache or memory decides them, not a constant.
+    copy          and of memcpy, both as measured at each size: cache or memory
+                  decides them, not a constant.
 
 The algorithms (p ranks on N nodes of r ranks, n bytes; Thakur, Rabenseifner and
 Gropp, "Optimization of collective communication operations in MPICH", 2005):
 
-    ring                2(p-1) steps of n/p bytes, each split in 256 KiB segments:
-                        2(p-1) * ceil(n/p/S) * alpha + 2(p-1)/p * n * beta + (p-1)/p * n * gamma
-                        (every step waits for its slowest link: the network when N > 1)
-    recursive doubling  ceil(log2 p) exchanges of all n bytes, n*gamma each; a p that
-                        is not a power of two adds a fold in and out (2 more messages).
-                        Partners 2^k apart: the first log2(r) exchanges stay on a node,
-                        the others cross it with all r ranks of a node sharing its link
+    ring                2(p-1) steps of a chunk of n/p bytes plus (p-1) reductions
+                        of a chunk: ~ 2(p-1) * alpha + 2(p-1)/p * n * beta + (p-1)/p * n * gamma.
+                        A step's 256 KiB segments leave back to back, so a step costs
+                        one transfer of the whole chunk (at memory speed when the
+                        chunk is out of cache). Across nodes every step waits for the
+                        network; with r > 1 the ranks at a node's edge only send or only
+                        receive over it, and the steps stream without a pause, so a
+                        shaped link runs at its sustained rate (the one-way line)
+    recursive doubling  ceil(log2 p) exchanges of all n bytes, n*gamma each, plus the
+                        copies into and out of the message buffer; a p that is not a
+                        power of two adds a fold in and out (2 more messages). Partners
+                        2^k apart: the first log2(r) exchanges stay on a node, the
+                        others cross it with all r ranks of a node sharing its link
     shared memory       in 256 KiB pieces: each rank copies a piece into the window,
                         reduces its 1/r of it over the r copies, copies the result
-                        out; the user buffer streams through memory once (a memcpy of
-                        n), the window work stays in cache; 2 barriers per piece
-    hierarchical        shared-memory reduce on each node (n*copy + (r-1)/r*n*gamma),
+                        out; 2 barriers per piece. The window stays in cache, so a copy
+                        pays for memory only on the user buffer's side: half a memcpy
+    hierarchical        the shared-memory reduce on each node (priced as the
+                        all-reduce: the leader still copies everything out),
                         all-reduce among the N leaders over the network (recursive
-                        doubling below 128 KiB, else ring), node broadcast (n*copy)
+                        doubling below 128 KiB, else ring), node broadcast (one copy
+                        of n on the critical path)
 
 Ranks share a node's cores: when r ranks run on fewer cores, every CPU-driven cost on
 that node (copies, reductions, the software overhead of a message) stretches by
-r / cores. The DDP step is compute (measured at one rank, stretched the same way)
-plus the all-reduce of each gradient bucket that backward could not hide: with
-overlap, buckets are reduced while the remaining backward runs (backward taken as 2/3
-of the step's compute), so only the part longer than that, and at least the last
-bucket, shows.
+r / cores, and a node's message steps use the crowded measurement where there is one.
+The DDP step is compute (measured at one rank, stretched the same way) plus the
+all-reduce of each gradient bucket that backward could not hide: with overlap,
+buckets are reduced while the remaining backward runs (backward taken as 2/3 of the
+step's compute), so only the part longer than that, and at least the last bucket,
+shows.
 """
 
 import argparse
@@ -44,7 +60,6 @@ import math
 import os
 import sys
 
-SEGMENT_BYTES = 256 << 10          # RingSchedule.defaultSegmentBytes
 SMALL_MESSAGE_BYTES = 128 << 10    # AllreducePolicy: recursive doubling below this
 BARRIER_SECONDS = 1e-6             # one flag barrier in the shared window
 BACKWARD_SHARE = 2.0 / 3.0         # backward's share of a training step's compute
@@ -132,41 +147,61 @@ class Link:
 
 class Machine:
     """Fitted parameters: the intra-node link, the inter-node link (None when never
-    measured), the reduction (gamma) and copy rates, and the cores of one node."""
+    measured) as seen by a rank that sends and receives over it at once (`inter`) and
+    by one that only sends or only receives (`inter_oneway`), the reduction (gamma)
+    and copy rates, and the cores of one node.
 
-    def __init__(self, intra, inter, gamma, copy, cores):
+    The two network figures differ because TCP costs the ranks' own CPU: a rank
+    driving both directions of a link shares its core between them (here 0.24 GB/s
+    each way against 0.48 GB/s one way on a 0.5 GB/s link)."""
+
+    def __init__(self, intra, inter, gamma, copy, cores, inter_oneway=None, crowded=None):
         self.intra, self.inter, self.gamma, self.copy, self.cores = intra, inter, gamma, copy, cores
+        self.inter_oneway = inter_oneway or inter
+        # {ranks per core: Link}: a node's ring step (`shift`, every rank sending at
+        # once) measured with more ranks than cores. Taking turns on a core costs more
+        # than the turns themselves (a rank waits for a peer that is not running), so
+        # where this was measured it replaces the stretched two-rank exchange.
+        self.crowded = crowded or {}
 
     @staticmethod
     def from_p2p(rows, cores=None):
-        def measured(kind, same_node):
-            return [(float(r["bytes"]), float(r["time_us"]) * 1e-6) for r in rows
+        """Fits from p2p-bench rows. Links and local rates come from its two-rank
+        runs (a core per rank); runs with more ranks than cores add `crowded` links."""
+        cores = cores or int(rows[0].get("cores") or 1)
+        pairs = [r for r in rows if int(r.get("ranks") or 2) == 2]
+
+        def measured(kind, same_node, among=pairs):
+            return [(float(r["bytes"]), float(r["time_us"]) * 1e-6) for r in among
                     if r["measurement"] == kind and (same_node is None or (r["same_node"] == "true") == same_node)]
         # Collective steps send and receive at once: fit the links to the exchange
         # rows (both directions busy), falling back to ping-pong.
         kind = "exchange" if measured("exchange", True) else "pingpong"
         intra = measured(kind, True)
         if not intra:
-            raise ValueError("p2p results have no same-node exchange or ping-pong rows")
+            raise ValueError("p2p results have no two-rank same-node exchange or ping-pong rows")
         inter = measured(kind, False)
+        oneway = measured("pingpong", False)
         # Local rates: from the one-node runs (the rows repeat per placement).
-        local = [r for r in rows if r.get("placement", "one-node") == "one-node"] or rows
-        gamma = Rate(measured_rows(local, "reduce"))
-        copy = Rate(measured_rows(local, "memcpy"))
-        cores = cores or int(rows[0].get("cores") or 1)
-        return Machine(Link.fitted(intra), Link.fitted(inter) if inter else None, gamma, copy, cores)
+        local = [r for r in pairs if r.get("placement", "one-node") == "one-node"] or pairs
+        gamma = Rate(measured("reduce", None, local))
+        copy = Rate(measured("memcpy", None, local))
+        crowded = {}
+        for ranks in sorted({int(r.get("ranks") or 2) for r in rows} - {2}):
+            shifts = measured("shift", True, [r for r in rows if int(r["ranks"]) == ranks])
+            if ranks > cores and shifts:
+                crowded[ranks / cores] = Link.fitted(shifts)
+        return Machine(Link.fitted(intra), Link.fitted(inter) if inter else None, gamma, copy, cores,
+                       inter_oneway=Link.fitted(oneway) if oneway else None, crowded=crowded)
 
     def with_cores(self, cores):
         """The same links and rates on nodes of `cores` cores."""
-        return Machine(self.intra, self.inter, self.gamma, self.copy, cores)
+        return Machine(self.intra, self.inter, self.gamma, self.copy, cores, inter_oneway=self.inter_oneway,
+                       crowded=self.crowded)
 
     def stretch(self, ranks_per_node):
         """How much slower CPU-driven work runs when ranks_per_node ranks share the cores."""
         return max(1.0, ranks_per_node / self.cores)
-
-
-def measured_rows(rows, kind):
-    return [(float(r["bytes"]), float(r["time_us"]) * 1e-6) for r in rows if r["measurement"] == kind]
 
 
 class AllreduceModel:
@@ -185,30 +220,48 @@ class AllreduceModel:
             raise ValueError("no inter-node exchange measured: run the p2p suite on the simulated cluster")
         return nodes
 
-    def _step(self, n, s, crossing, flows=1):
+    def _step(self, n, s, crossing, flows=1, both_ways=True):
         """One exchange of n bytes: on the node (shared memory, all CPU) or across
-        nodes, where `flows` transfers share the node's link."""
+        nodes, where `flows` transfers share the node's link and `both_ways` says
+        whether a rank both sends and receives over the network in this step."""
         if crossing:
+            link = self.m.inter if both_ways else self.m.inter_oneway
             # Flows sharing a link each get 1/flows of it: as one message `flows` times larger.
-            return self.m.inter.message(flows * n) + self.m.inter.alpha * (s - 1)
-        return self.m.intra.message(n) * s
+            return link.message(flows * n) + link.alpha * (s - 1)
+        crowded = self.m.crowded.get(s)
+        return crowded.message(n) if crowded else self.m.intra.message(n) * s
 
     def ring(self, n, p, r):
         if p == 1:
             return 0.0
         nodes, s = self._nodes(p, r), self.m.stretch(r)
         chunk = n / p
-        segments = max(1, math.ceil(chunk / SEGMENT_BYTES))
-        # Every step waits for its slowest pair: one that crosses nodes, if any.
-        step = segments * self._step(chunk / segments, s, crossing=nodes > 1)
-        return 2 * (p - 1) * step + (p - 1) * self.m.gamma.seconds(chunk) * s
+        # A step's segments leave back to back, so the link sees one transfer of the
+        # whole chunk: a shaped link's burst allowance helps once per step, not once
+        # per segment, and a chunk larger than the cache moves at memory speed. Every
+        # step waits for its slowest pair: one that crosses nodes, if any. With several
+        # ranks per node the ranks at a node's edge only send or only receive over
+        # the network (the other neighbour is on their node); with one they do both.
+        steps = 2 * (p - 1)
+        reductions = (p - 1) * self.m.gamma.seconds(chunk) * s
+        if nodes == 1:
+            return steps * self._step(chunk, s, crossing=False) + reductions
+        # Across nodes the steps follow each other without a pause, so a shaped
+        # link's bucket never refills: the crossing link carries one stream of all
+        # the steps' chunks, plus a latency per step.
+        if r == 1:
+            return steps * self._step(chunk, s, crossing=True) + reductions
+        link = self.m.inter_oneway
+        return steps * (link.alpha * s + chunk * link.beta) + reductions
 
     def recursive_doubling(self, n, p, r):
         if p == 1:
             return 0.0
         nodes, s = self._nodes(p, r), self.m.stretch(r)
         power = 1 << (p.bit_length() - 1)
-        t = 0.0
+        # The vector is copied into the message buffer (behind its header) and the
+        # result back out: two copies of n besides the exchanges.
+        t = 2 * self.m.copy.seconds(n) * s
         if power != p:  # fold the extra ranks in and back out
             t += 2 * self._step(n, s, crossing=nodes > 1) + self.m.gamma.seconds(n) * s
         for k in range(int(math.log2(power))):
@@ -218,25 +271,32 @@ class AllreduceModel:
             t += self._step(n, s, crossing, flows=r) + self.m.gamma.seconds(n) * s
         return t
 
+    def _window_copy(self, n):
+        """Seconds to copy n bytes between a rank's buffer and the shared window in
+        256 KiB pieces. The window stays in cache, so only the buffer's side pays for
+        the memory a buffer of n bytes lives in: the in-cache rate of a piece plus
+        half of what a memcpy of n (which reads and writes that memory) pays above it."""
+        in_cache = self.m.copy.per_byte(min(n, PIECE_BYTES))
+        return n * (in_cache + max(0.0, self.m.copy.per_byte(n) - in_cache) / 2)
+
     def shared_memory(self, n, r):
         if r == 1:
             return 0.0
-        # In 256 KiB pieces: the user buffer streams in and out once (a memcpy of n
-        # bytes at n's rate), the window copies and the 1/r share of additions stay in
-        # cache (at the piece's rate), and every piece costs two barriers.
-        piece = min(n, PIECE_BYTES)
+        # Per 256 KiB piece: copy in all but my own chunk, reduce my chunk over the r
+        # slots in cache, copy the whole reduced piece out; two barriers. (A reduce to
+        # one rank costs the same: that rank still copies every piece out.)
         pieces = max(1, math.ceil(n / PIECE_BYTES))
-        t = (self.m.copy.seconds(n) + n * self.m.copy.per_byte(piece) + (r - 1) / r * n * self.m.gamma.per_byte(piece)
-             + 2 * pieces * BARRIER_SECONDS)
+        t = (self._window_copy((r - 1) / r * n) + self._window_copy(n)
+             + (r - 1) / r * n * self.m.gamma.per_byte(min(n, PIECE_BYTES)) + 2 * pieces * BARRIER_SECONDS)
         return t * self.m.stretch(r)
 
     def shared_memory_broadcast(self, n, r):
         if r == 1:
             return 0.0
-        # The leader copies pieces into the window while the others copy the previous
-        # piece out: one streaming copy of n per rank, two barriers per piece.
+        # The root copies piece k+1 in while the others copy piece k out: one copy of
+        # n on the critical path, one barrier per piece.
         pieces = max(1, math.ceil(n / PIECE_BYTES))
-        return (self.m.copy.seconds(n) + 2 * pieces * BARRIER_SECONDS) * self.m.stretch(r)
+        return (self._window_copy(n) + pieces * BARRIER_SECONDS) * self.m.stretch(r)
 
     def hierarchical(self, n, p, r):
         nodes = self._nodes(p, r)

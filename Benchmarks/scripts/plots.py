@@ -278,7 +278,11 @@ class Report:
         m = self.machine
         params = [f"- intra-node (shared memory): alpha {m.intra.alpha * 1e6:.2f} µs, {1 / m.intra.beta / 1e9:.2f} GB/s"]
         if m.inter:
-            params.append(f"- inter-node (simulated link): alpha {m.inter.alpha * 1e6:.2f} µs, {1 / m.inter.beta / 1e9:.3f} GB/s")
+            params.append(f"- inter-node (simulated link), both directions busy: alpha {m.inter.alpha * 1e6:.2f} µs, "
+                          f"{1 / m.inter.beta / 1e9:.3f} GB/s each way; one way: alpha {m.inter_oneway.alpha * 1e6:.2f} µs, "
+                          f"{1 / m.inter_oneway.beta / 1e9:.3f} GB/s")
+        for load, link in sorted(m.crowded.items()):
+            params.append(f"- a node's ring step with {load:g} ranks per core: alpha {link.alpha * 1e6:.2f} µs, {1 / link.beta / 1e9:.2f} GB/s")
         params.append(f"- reduction: {1 / m.gamma.per_byte(1 << 16) / 1e9:.1f} GB/s at 64 KiB, {1 / m.gamma.per_byte(1 << 26) / 1e9:.1f} GB/s at 64 MiB; "
                       f"copy {1 / m.copy.per_byte(1 << 16) / 1e9:.1f} and {1 / m.copy.per_byte(1 << 26) / 1e9:.1f} GB/s; {m.cores} cores per node")
         self.tables.append(("Cost model parameters (fitted from p2p.csv)", "\n".join(params)))
@@ -327,9 +331,9 @@ class Report:
                 lines.append(f"| {pl} | {p} | {nn} | {a} | {within}/{len(ratios)} | {xs[len(xs) // 2]:.2f} | {worst:.2f} at {size_label(worst_n)} |")
             self.tables.append(("Cost model against measured all-reduce", "\n".join(lines)))
 
-        self.costmodel_ddp(model)
+        self.costmodel_ddp(model, simulated)
 
-    def costmodel_ddp(self, model):
+    def costmodel_ddp(self, model, simulated):
         """DDP step: prediction vs measurement at the measured rank counts, then the
         predicted weak-scaling efficiency from 8 to 4,096 ranks."""
         base = {}
@@ -348,7 +352,8 @@ class Report:
         for r in rows:
             p, nodes = int(r["ranks"]), int(r["nodes"])
             compute = float(base[r["model"]]["step_seconds"])
-            step, _, _ = costmodel.ddp_step(model, compute, buckets[r["model"]], p, math.ceil(p / nodes), overlap=r["overlap"] == "true")
+            here = simulated if r["placement"] == "simulated-cluster" else model
+            step, _, _ = costmodel.ddp_step(here, compute, buckets[r["model"]], p, math.ceil(p / nodes), overlap=r["overlap"] == "true")
             measured = float(r["step_seconds"])
             lines.append(f"| {r['model']} | {r['placement']} | {p} | {nodes} | {r['overlap']} | {measured * 1e3:.1f} | {step * 1e3:.1f} | {step / measured:.2f} |")
         self.tables.append(("Cost model against measured ddp-train steps (weak scaling, 25 MiB buckets)", "\n".join(lines)))

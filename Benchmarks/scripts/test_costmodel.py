@@ -14,8 +14,9 @@ def flat_rate(seconds_per_byte):
     return Rate([(64 * KiB, 64 * KiB * seconds_per_byte), (64 * MiB, 64 * MiB * seconds_per_byte)])
 
 
-def machine(cores=1 << 20, inter=Link(20e-6, 1 / 1e9)):
-    return Machine(intra=Link(1e-6, 1 / 10e9), inter=inter, gamma=flat_rate(1 / 20e9), copy=flat_rate(1 / 40e9), cores=cores)
+def machine(cores=1 << 20, inter=Link(20e-6, 1 / 1e9), inter_oneway=None, crowded=None):
+    return Machine(intra=Link(1e-6, 1 / 10e9), inter=inter, gamma=flat_rate(1 / 20e9), copy=flat_rate(1 / 40e9), cores=cores,
+                   inter_oneway=inter_oneway, crowded=crowded)
 
 
 class FitTests(unittest.TestCase):
@@ -55,6 +56,20 @@ class FitTests(unittest.TestCase):
         self.assertAlmostEqual(1 / m.inter.beta, 1e9, delta=1e3)
         self.assertAlmostEqual(1 / m.gamma.per_byte(MiB), 20e9, delta=1e3)
         self.assertEqual(m.cores, 2)
+        self.assertEqual(m.crowded, {})
+
+    def test_runs_with_more_ranks_than_cores_add_a_crowded_link_and_leave_the_pairs_fit_alone(self):
+        rows = []
+        for n in [4, 1024, MiB, 4 * MiB]:
+            for ranks, kind, t in [(2, "exchange", 1e-6 + n / 5e9), (2, "reduce", n / 20e9), (2, "memcpy", n / 40e9),
+                                   (4, "exchange", 9e-6 + n / 1e9), (4, "shift", 3e-6 + n / 2e9), (4, "reduce", n / 1e9)]:
+                rows.append(dict(measurement=kind, ranks=str(ranks), same_node="true", bytes=str(n), time_us=str(t * 1e6),
+                                 placement="one-node", cores="2"))
+        m = Machine.from_p2p(rows)
+        self.assertAlmostEqual(1 / m.intra.beta, 5e9, delta=1e3)
+        self.assertAlmostEqual(1 / m.gamma.per_byte(MiB), 20e9, delta=1e3)
+        self.assertEqual(sorted(m.crowded), [2.0])
+        self.assertAlmostEqual(1 / m.crowded[2.0].beta, 2e9, delta=1e3)
 
 
 class AlgorithmTests(unittest.TestCase):
@@ -62,10 +77,26 @@ class AlgorithmTests(unittest.TestCase):
         m = machine()
         n, p = 8 * MiB, 4
         chunk = n / p
-        segments = math.ceil(chunk / costmodel.SEGMENT_BYTES)
-        expected = (2 * (p - 1) * (segments * m.intra.alpha + chunk * m.intra.beta)
-                    + (p - 1) * chunk * m.gamma.per_byte(chunk))
+        expected = 2 * (p - 1) * (m.intra.alpha + chunk * m.intra.beta) + (p - 1) * chunk * m.gamma.per_byte(chunk)
         self.assertAlmostEqual(AllreduceModel(m).ring(n, p, p), expected, delta=expected * 1e-9)
+
+    def test_ring_across_nodes_streams_one_way_at_the_sustained_rate_when_nodes_hold_several_ranks(self):
+        # Measured points with a burst bonus must not speed up a stream that never pauses.
+        oneway = Link(10e-6, 1 / 0.5e9, measured=[(64 * KiB, 20e-6), (MiB, 1e-3), (16 * MiB, 32e-3)])
+        m = machine(inter_oneway=oneway)
+        n, p = 4 * MiB, 4
+        chunk = n / p
+        expected = 2 * (p - 1) * (oneway.alpha + chunk * oneway.beta) + (p - 1) * chunk * m.gamma.per_byte(chunk)
+        self.assertAlmostEqual(AllreduceModel(m).ring(n, p, 2), expected, delta=expected * 1e-9)
+        # One rank per node drives both directions: the exchange link, step by step.
+        both = 2 * (m.inter.alpha + (n / 2) * m.inter.beta) + (n / 2) * m.gamma.per_byte(n / 2)
+        self.assertAlmostEqual(AllreduceModel(m).ring(n, 2, 1), both, delta=both * 1e-9)
+
+    def test_recursive_doubling_pays_two_copies_besides_its_exchanges(self):
+        m = machine()
+        n = MiB
+        expected = 2 * n * m.copy.per_byte(n) + (m.intra.alpha + n * m.intra.beta) + n * m.gamma.per_byte(n)
+        self.assertAlmostEqual(AllreduceModel(m).recursive_doubling(n, 2, 2), expected, delta=expected * 1e-9)
 
     def test_one_rank_costs_nothing(self):
         model = AllreduceModel(machine())
@@ -89,6 +120,15 @@ class AlgorithmTests(unittest.TestCase):
         roomy = AllreduceModel(machine(cores=4)).shared_memory(MiB, 4)
         crowded = AllreduceModel(machine(cores=2)).shared_memory(MiB, 4)
         self.assertAlmostEqual(crowded, 2 * roomy, delta=roomy * 1e-9)
+
+    def test_a_measured_crowded_step_replaces_the_stretched_exchange(self):
+        shift = Link(5e-6, 1 / 1e9)
+        stretched = AllreduceModel(machine(cores=2)).ring(4 * MiB, 4, 4)
+        measured = AllreduceModel(machine(cores=2, crowded={2.0: shift})).ring(4 * MiB, 4, 4)
+        chunk = MiB
+        reductions = 3 * chunk * machine().gamma.per_byte(chunk) * 2
+        self.assertAlmostEqual(measured, 6 * shift.message(chunk) + reductions, delta=measured * 1e-9)
+        self.assertNotAlmostEqual(measured, stretched)
 
     def test_without_an_inter_node_link_multi_node_predictions_are_refused(self):
         with self.assertRaises(ValueError):
