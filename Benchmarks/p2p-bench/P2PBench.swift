@@ -17,6 +17,10 @@ import Training
 /// - `shift`: every rank at once sends to the next rank and receives from the one
 ///   before (a ring all-reduce step): with more ranks than cores, this is what a
 ///   collective's step costs when its ranks take turns on the cores.
+/// - `window`: rank 0 hands a buffer to the other ranks of its node through the
+///   shared window (a shared-memory broadcast: piece by piece, copied in by one core
+///   and out by another): the cross-core transfer of the shared-memory all-reduce.
+///   Only when rank 0's node has another rank.
 /// - `reduce`: every rank at once adds one buffer into another with the kernel the
 ///   collectives use: bytes * gamma, with the node's cores shared as in a collective.
 /// - `memcpy`: every rank at once copies a buffer: the memory system's ceiling.
@@ -51,6 +55,10 @@ struct P2PBench: MPICommand {
         let sameNode = nodeOfRank[0] == nodeOfRank[peer]
 
         let sizes = messageSizes.sizes
+        // Every node whose ranks share memory gets a window; only rank 0's node's
+        // broadcast is reported (the others time the same thing on their node).
+        let window = layout.node.size > 1 && layout.nodeCount == 1
+            ? SharedMemoryAllreduce(node: layout.node, worldRank: world.rank) : nil
 
         if world.rank == 0 {
             print("# p2p-bench: \(world.size) ranks, \(layout.description); ping-pong between rank 0 and rank \(peer) "
@@ -106,6 +114,15 @@ struct P2PBench: MPICommand {
                     }
                 }
             }
+            let windowTime: Double? = window.map { window in
+                fastest(world) { () -> Double in
+                    message.withUnsafeMutableBufferPointer { buffer in
+                        let start = monotonicSeconds()
+                        for _ in 0..<calls { window.broadcast(buffer, root: 0) }
+                        return (monotonicSeconds() - start) / Double(calls)
+                    }
+                }
+            }
             let reduce = fastest(world) { () -> Double in
                 addend.withUnsafeBufferPointer { source in
                     accumulator.withUnsafeMutableBufferPointer { target in
@@ -129,6 +146,8 @@ struct P2PBench: MPICommand {
             let both = world.mpiAllreduce(world.rank == 0 ? exchange : 0, op: .sum)
             // A step ends when its slowest rank does.
             let shiftMax = world.mpiAllreduce(shift, op: .max)
+            // The broadcast is done when its slowest receiver is.
+            let windowMax = windowTime.map { world.mpiAllreduce($0, op: .max) }
             let reduceAvg = world.mpiAllreduce(reduce, op: .sum) / Double(world.size)
             let copyAvg = world.mpiAllreduce(copy, op: .sum) / Double(world.size)
             if world.rank == 0 {
@@ -143,6 +162,7 @@ struct P2PBench: MPICommand {
                 rows.append("pingpong,\(common),\(oneWay * 1e6)")
                 rows.append("exchange,\(common),\(both * 1e6)")
                 rows.append("shift,\(common),\(shiftMax * 1e6)")
+                if let windowMax { rows.append("window,\(common),\(windowMax * 1e6)") }
                 rows.append("reduce,\(common),\(reduceAvg * 1e6)")
                 rows.append("memcpy,\(common),\(copyAvg * 1e6)")
             }

@@ -14,6 +14,9 @@ the all-reduce measurements they are checked against:
                   driving both;
     crowded       a ring step (`shift`: every rank sends at once) measured with more
                   ranks than cores, where ranks take turns on the cores;
+    window        the shared-window broadcast of n bytes at 2 and 4 ranks on a node
+                  (one core copies a piece in, another copies it out): the
+                  cross-core transfer of the shared-memory collectives;
     gamma         seconds per byte of `accumulator += addend` (the collectives' kernel),
     copy          and of memcpy, both as measured at each size: cache or memory
                   decides them, not a constant.
@@ -36,13 +39,17 @@ Gropp, "Optimization of collective communication operations in MPICH", 2005):
                         others cross it with all r ranks of a node sharing its link
     shared memory       in 256 KiB pieces: each rank copies a piece into the window,
                         reduces its 1/r of it over the r copies, copies the result
-                        out; 2 barriers per piece. The window stays in cache, so a copy
-                        pays for memory only on the user buffer's side: half a memcpy
+                        out; 2 barriers per piece. Where the window was measured at r
+                        ranks: one window transfer of n, a second crossing of
+                        (r-1)/r * n at the in-cache (one piece) window rate, the
+                        additions and a barrier per piece. Elsewhere: the window stays
+                        in cache, so a copy pays for memory only on the user buffer's
+                        side, half a memcpy
     hierarchical        the shared-memory reduce on each node (priced as the
                         all-reduce: the leader still copies everything out),
                         all-reduce among the N leaders over the network (recursive
-                        doubling below 128 KiB, else ring), node broadcast (one copy
-                        of n on the critical path)
+                        doubling below 128 KiB, else ring), node broadcast (the
+                        measured window transfer, or one copy of n on the critical path)
 
 Ranks share a node's cores: when r ranks run on fewer cores, every CPU-driven cost on
 that node (copies, reductions, the software overhead of a message) stretches by
@@ -155,8 +162,12 @@ class Machine:
     driving both directions of a link shares its core between them (here 0.24 GB/s
     each way against 0.48 GB/s one way on a 0.5 GB/s link)."""
 
-    def __init__(self, intra, inter, gamma, copy, cores, inter_oneway=None, crowded=None):
+    def __init__(self, intra, inter, gamma, copy, cores, inter_oneway=None, crowded=None, window=None, window_cores=None):
         self.intra, self.inter, self.gamma, self.copy, self.cores = intra, inter, gamma, copy, cores
+        # {ranks on the node: Rate}: the shared-window broadcast measured with that
+        # many ranks on a node of `window_cores` cores (only valid for such nodes).
+        self.window = window or {}
+        self.window_cores = window_cores
         self.inter_oneway = inter_oneway or inter
         # {ranks per core: Link}: a node's ring step (`shift`, every rank sending at
         # once) measured with more ranks than cores. Taking turns on a core costs more
@@ -186,18 +197,26 @@ class Machine:
         local = [r for r in pairs if r.get("placement", "one-node") == "one-node"] or pairs
         gamma = Rate(measured("reduce", None, local))
         copy = Rate(measured("memcpy", None, local))
-        crowded = {}
-        for ranks in sorted({int(r.get("ranks") or 2) for r in rows} - {2}):
-            shifts = measured("shift", True, [r for r in rows if int(r["ranks"]) == ranks])
+        crowded, window = {}, {}
+        for ranks in sorted({int(r.get("ranks") or 2) for r in rows}):
+            these = [r for r in rows if int(r.get("ranks") or 2) == ranks]
+            shifts = measured("shift", True, these)
             if ranks > cores and shifts:
                 crowded[ranks / cores] = Link.fitted(shifts)
+            if measured("window", True, these):
+                window[ranks] = Rate(measured("window", True, these))
         return Machine(Link.fitted(intra), Link.fitted(inter) if inter else None, gamma, copy, cores,
-                       inter_oneway=Link.fitted(oneway) if oneway else None, crowded=crowded)
+                       inter_oneway=Link.fitted(oneway) if oneway else None, crowded=crowded,
+                       window=window, window_cores=cores)
 
     def with_cores(self, cores):
         """The same links and rates on nodes of `cores` cores."""
         return Machine(self.intra, self.inter, self.gamma, self.copy, cores, inter_oneway=self.inter_oneway,
-                       crowded=self.crowded)
+                       crowded=self.crowded, window=self.window, window_cores=self.window_cores)
+
+    def measured_window(self, ranks):
+        """The window broadcast measured at `ranks` ranks on nodes like these, if any."""
+        return self.window.get(ranks) if self.window_cores == self.cores else None
 
     def stretch(self, ranks_per_node):
         """How much slower CPU-driven work runs when ranks_per_node ranks share the cores."""
@@ -282,10 +301,21 @@ class AllreduceModel:
     def shared_memory(self, n, r):
         if r == 1:
             return 0.0
+        pieces = max(1, math.ceil(n / PIECE_BYTES))
+        piece = min(n, PIECE_BYTES)
+        window = self.m.measured_window(r)
+        if window:
+            # Measured at r ranks on this node: the window broadcast of n is the first
+            # pass through the window (memory-bound on the buffer's side when n is
+            # large; with more ranks than cores, it includes their taking turns). The
+            # reduce's reads of the peers' slots are a second crossing that stays in
+            # cache: the window's rate for one piece. Then the additions and the
+            # second barrier of every piece.
+            return (window.seconds(n) + (r - 1) / r * n * window.per_byte(piece)
+                    + ((r - 1) / r * n * self.m.gamma.per_byte(piece) + pieces * BARRIER_SECONDS) * self.m.stretch(r))
         # Per 256 KiB piece: copy in all but my own chunk, reduce my chunk over the r
         # slots in cache, copy the whole reduced piece out; two barriers. (A reduce to
         # one rank costs the same: that rank still copies every piece out.)
-        pieces = max(1, math.ceil(n / PIECE_BYTES))
         t = (self._window_copy((r - 1) / r * n) + self._window_copy(n)
              + (r - 1) / r * n * self.m.gamma.per_byte(min(n, PIECE_BYTES)) + 2 * pieces * BARRIER_SECONDS)
         return t * self.m.stretch(r)
@@ -293,6 +323,9 @@ class AllreduceModel:
     def shared_memory_broadcast(self, n, r):
         if r == 1:
             return 0.0
+        window = self.m.measured_window(r)
+        if window:
+            return window.seconds(n)
         # The root copies piece k+1 in while the others copy piece k out: one copy of
         # n on the critical path, one barrier per piece.
         pieces = max(1, math.ceil(n / PIECE_BYTES))

@@ -121,6 +121,20 @@ class AlgorithmTests(unittest.TestCase):
         crowded = AllreduceModel(machine(cores=2)).shared_memory(MiB, 4)
         self.assertAlmostEqual(crowded, 2 * roomy, delta=roomy * 1e-9)
 
+    def test_a_measured_window_prices_the_shared_memory_stages_on_nodes_like_the_measured_one(self):
+        window = flat_rate(1 / 8e9)
+        m = Machine(intra=Link(1e-6, 1 / 10e9), inter=None, gamma=flat_rate(1 / 20e9), copy=flat_rate(1 / 40e9), cores=2,
+                    window={2: window}, window_cores=2)
+        model = AllreduceModel(m)
+        n = 4 * MiB
+        self.assertAlmostEqual(model.shared_memory_broadcast(n, 2), window.seconds(n))
+        pieces = n // costmodel.PIECE_BYTES
+        expected = window.seconds(n) + n / 2 / 8e9 + n / 2 / 20e9 + pieces * costmodel.BARRIER_SECONDS
+        self.assertAlmostEqual(model.shared_memory(n, 2), expected, delta=expected * 1e-9)
+        # Nodes with other core counts (the simulated ones) fall back to the copy model.
+        self.assertIsNone(m.with_cores(1).measured_window(2))
+        self.assertIsNone(m.measured_window(4))
+
     def test_a_measured_crowded_step_replaces_the_stretched_exchange(self):
         shift = Link(5e-6, 1 / 1e9)
         stretched = AllreduceModel(machine(cores=2)).ring(4 * MiB, 4, 4)
