@@ -281,6 +281,9 @@ class Report:
             params.append(f"- inter-node (simulated link), both directions busy: alpha {m.inter.alpha * 1e6:.2f} µs, "
                           f"{1 / m.inter.beta / 1e9:.3f} GB/s each way; one way: alpha {m.inter_oneway.alpha * 1e6:.2f} µs, "
                           f"{1 / m.inter_oneway.beta / 1e9:.3f} GB/s")
+        for ranks, rate in sorted(m.window.items()):
+            params.append(f"- shared-window transfer at {ranks} ranks: {1 / rate.per_byte(1 << 18) / 1e9:.1f} GB/s at 256 KiB, "
+                          f"{1 / rate.per_byte(1 << 26) / 1e9:.1f} GB/s at 64 MiB")
         for load, link in sorted(m.crowded.items()):
             params.append(f"- a node's ring step with {load:g} ranks per core: alpha {link.alpha * 1e6:.2f} µs, {1 / link.beta / 1e9:.2f} GB/s")
         params.append(f"- reduction: {1 / m.gamma.per_byte(1 << 16) / 1e9:.1f} GB/s at 64 KiB, {1 / m.gamma.per_byte(1 << 26) / 1e9:.1f} GB/s at 64 MiB; "
