@@ -117,11 +117,6 @@ struct AllreduceBenchmark {
         return rows
     }
 
-    private func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted(), middle = sorted.count / 2
-        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-    }
-
     /// Seconds for `calls` calls of `body`, started together on every rank.
     private func timed(_ calls: Int, _ body: () -> Void) -> Double {
         world.barrier()

@@ -21,6 +21,13 @@ import Training
 ///   shared window (a shared-memory broadcast: piece by piece, copied in by one core
 ///   and out by another): the cross-core transfer of the shared-memory all-reduce.
 ///   Only when rank 0's node has another rank.
+///
+///   These two involve every rank of the node, and with more ranks than cores how
+///   the turns on the cores fall differs from round to round: that is part of what
+///   they cost, not noise. So they report each rank's median round, as
+///   allreduce-bench does for the collectives they model; the fastest round would be
+///   the one where the scheduler happened to be kind (at 4 ranks on 2 cores a 4 MiB
+///   shift's fastest round is half its median).
 /// - `reduce`: every rank at once adds one buffer into another with the kernel the
 ///   collectives use: bytes * gamma, with the node's cores shared as in a collective.
 /// - `memcpy`: every rank at once copies a buffer: the memory system's ceiling.
@@ -35,7 +42,9 @@ struct P2PBench: MPICommand {
     @Option(parsing: .unconditional, help: "The rank that answers rank 0's ping-pong (default: the last rank).")
     var peer: Int?
 
-    @Option(parsing: .unconditional, help: "Timed rounds per size; the fastest round counts (noise only adds time).")
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Timed rounds per size; the fastest round counts (noise only adds time), "
+        + "except for shift and window, where each rank's median round does."))
     var rounds: Int = 5
 
     @Option(help: "Write the results as CSV to this file (atomically).")
@@ -104,7 +113,7 @@ struct P2PBench: MPICommand {
                     }
                 }
             }
-            let shift = fastest(world) { () -> Double in
+            let shift = median(world) { () -> Double in
                 message.withUnsafeBufferPointer { outgoing in
                     incoming.withUnsafeMutableBufferPointer { target in
                         let right = (world.rank + 1) % world.size, left = (world.rank + world.size - 1) % world.size
@@ -115,7 +124,7 @@ struct P2PBench: MPICommand {
                 }
             }
             let windowTime: Double? = window.map { window in
-                fastest(world) { () -> Double in
+                median(world) { () -> Double in
                     message.withUnsafeMutableBufferPointer { buffer in
                         let start = monotonicSeconds()
                         for _ in 0..<calls { window.broadcast(buffer, root: 0) }
@@ -181,6 +190,15 @@ struct P2PBench: MPICommand {
     /// The fastest of `rounds` runs of `body`, which returns seconds per call; every
     /// round starts together on all ranks.
     private func fastest(_ world: Communicator, _ body: () -> Double) -> Double {
-        (0..<rounds).map { _ in world.barrier(); return body() }.min()!
+        timedRounds(world, body).min()!
+    }
+
+    /// The median of `rounds` runs of `body`.
+    private func median(_ world: Communicator, _ body: () -> Double) -> Double {
+        ChorusCLI.median(timedRounds(world, body))
+    }
+
+    private func timedRounds(_ world: Communicator, _ body: () -> Double) -> [Double] {
+        (0..<rounds).map { _ in world.barrier(); return body() }
     }
 }

@@ -27,12 +27,18 @@ Gropp, "Optimization of collective communication operations in MPICH", 2005):
     ring                2(p-1) steps of a chunk of n/p bytes plus (p-1) reductions
                         of a chunk: ~ 2(p-1) * alpha + 2(p-1)/p * n * beta + (p-1)/p * n * gamma.
                         A step's 256 KiB segments leave back to back, so a step costs
-                        one transfer of the whole chunk (at memory speed when the
-                        chunk is out of cache). Across nodes every step waits for the
-                        network; with r > 1 the ranks at a node's edge only send or only
-                        receive over it, and the steps stream without a pause, so a
-                        shaped link runs at its sustained rate (the one-way line)
-    recursive doubling  ceil(log2 p) exchanges of all n bytes, n*gamma each, plus the
+                        one transfer of the whole chunk, at the per-byte rate of a
+                        measured message whose buffers take up as much memory as the
+                        ring's (buffer and two chunks of scratch per rank): a 1 MiB
+                        chunk of a 4 MiB ring moves from memory, not from cache. Across
+                        nodes every step waits for the network; with r > 1 the ranks at
+                        a node's edge only send or only receive over it, and the steps
+                        stream without a pause, so a shaped link runs at its sustained
+                        rate (the one-way line). Chunks below TCP's eager limit overlap
+                        one step's latency with the last one's transfer; larger ones
+                        pay a rendezvous each step
+    recursive doubling  ceil(log2 p) exchanges of all n bytes, n*gamma each (at the
+                        rate of its memory: buffer and two message buffers), plus the
                         copies into and out of the message buffer; a p that is not a
                         power of two adds a fold in and out (2 more messages). Partners
                         2^k apart: the first log2(r) exchanges stay on a node, the
@@ -73,6 +79,7 @@ BACKWARD_SHARE = 2.0 / 3.0         # backward's share of a training step's compu
 SMALL_LINK_BYTES = 1 << 10         # ping-pong sizes that measure alpha
 LARGE_LINK_BYTES = 1 << 20         # ping-pong sizes that measure beta
 PIECE_BYTES = 256 << 10            # SharedMemoryAllreduce.defaultPieceBytes
+TCP_EAGER_BYTES = 64 << 10         # Open MPI's btl_tcp_eager_limit (header included)
 
 
 def fit_link(points):
@@ -239,16 +246,27 @@ class AllreduceModel:
             raise ValueError("no inter-node exchange measured: run the p2p suite on the simulated cluster")
         return nodes
 
-    def _step(self, n, s, crossing, flows=1, both_ways=True):
+    def _step(self, n, s, crossing, flows=1, both_ways=True, footprint=None):
         """One exchange of n bytes: on the node (shared memory, all CPU) or across
         nodes, where `flows` transfers share the node's link and `both_ways` says
-        whether a rank both sends and receives over the network in this step."""
+        whether a rank both sends and receives over the network in this step.
+
+        `footprint` is the memory each rank's collective works in (its buffer and
+        scratch). The measured exchange of n bytes touches only its two n-byte
+        buffers, which may fit a cache the collective's memory does not: on the node,
+        a step costs at least the per-byte rate of a measured message whose two
+        buffers take up the footprint."""
         if crossing:
             link = self.m.inter if both_ways else self.m.inter_oneway
             # Flows sharing a link each get 1/flows of it: as one message `flows` times larger.
             return link.message(flows * n) + link.alpha * (s - 1)
         crowded = self.m.crowded.get(s)
-        return crowded.message(n) if crowded else self.m.intra.message(n) * s
+        link, stretch = (crowded, 1.0) if crowded else (self.m.intra, s)
+        t = link.message(n)
+        like = (footprint or 2 * n) / 2
+        if n > 0 and like > n:
+            t = max(t, link.message(like) * n / like)
+        return t * stretch
 
     def ring(self, n, p, r):
         if p == 1:
@@ -264,13 +282,21 @@ class AllreduceModel:
         steps = 2 * (p - 1)
         reductions = (p - 1) * self.m.gamma.seconds(chunk) * s
         if nodes == 1:
-            return steps * self._step(chunk, s, crossing=False) + reductions
+            # Each rank works in its buffer and two chunks of scratch.
+            return steps * self._step(chunk, s, crossing=False, footprint=n + 2 * chunk) + reductions
         # Across nodes the steps follow each other without a pause, so a shaped
         # link's bucket never refills: the crossing link carries one stream of all
         # the steps' chunks, plus a latency per step.
         if r == 1:
             return steps * self._step(chunk, s, crossing=True) + reductions
         link = self.m.inter_oneway
+        if chunk < TCP_EAGER_BYTES:
+            # An eager message leaves without waiting for its receiver, so one step's
+            # latency overlaps the previous step's transfer: a step takes the longer
+            # of its share of the sustained rate and one message's own time.
+            return steps * max(chunk * link.beta, link.message(chunk) + link.alpha * (s - 1)) + reductions
+        # A larger message first asks its receiver (rendezvous): every step pays the
+        # latency on top of the transfer.
         return steps * (link.alpha * s + chunk * link.beta) + reductions
 
     def recursive_doubling(self, n, p, r):
@@ -287,7 +313,8 @@ class AllreduceModel:
             # Partners 2^k apart: on the node while 2^k < r; then every rank of a node
             # crosses at once, r flows on one link.
             crossing = nodes > 1 and (1 << k) >= r
-            t += self._step(n, s, crossing, flows=r) + self.m.gamma.seconds(n) * s
+            # Each rank works in its buffer and two message buffers of n bytes.
+            t += self._step(n, s, crossing, flows=r, footprint=3 * n) + self.m.gamma.seconds(n) * s
         return t
 
     def _window_copy(self, n):

@@ -88,9 +88,33 @@ class AlgorithmTests(unittest.TestCase):
         chunk = n / p
         expected = 2 * (p - 1) * (oneway.alpha + chunk * oneway.beta) + (p - 1) * chunk * m.gamma.per_byte(chunk)
         self.assertAlmostEqual(AllreduceModel(m).ring(n, p, 2), expected, delta=expected * 1e-9)
+        # Eager chunks overlap a step's latency with the last step's transfer: a step
+        # is the longer of its share of the sustained rate and one message's time.
+        small = 64 * KiB  # 16 KiB chunks; a rank per core, so nothing stretches
+        step = max((small / p) * oneway.beta, oneway.message(small / p))
+        eager = 2 * (p - 1) * step + (p - 1) * (small / p) * m.gamma.per_byte(small / p)
+        self.assertAlmostEqual(AllreduceModel(m).ring(small, p, 2), eager, delta=eager * 1e-9)
+        self.assertLess(eager, 2 * (p - 1) * (oneway.alpha + (small / p) * oneway.beta))
         # One rank per node drives both directions: the exchange link, step by step.
         both = 2 * (m.inter.alpha + (n / 2) * m.inter.beta) + (n / 2) * m.gamma.per_byte(n / 2)
         self.assertAlmostEqual(AllreduceModel(m).ring(n, 2, 1), both, delta=both * 1e-9)
+
+    def test_a_node_local_step_moves_at_the_rate_of_the_collectives_memory_not_the_messages(self):
+        # Shared memory measured in cache up to 2 MiB, at a third of the speed from 4 MiB.
+        intra = Link(1e-6, 1 / 3e9, measured=[(KiB, 1e-6), (2 * MiB, 2 * MiB / 9e9), (4 * MiB, 4 * MiB / 3e9),
+                                              (32 * MiB, 32 * MiB / 3e9)])
+        m = Machine(intra=intra, inter=None, gamma=flat_rate(1 / 20e9), copy=flat_rate(1 / 40e9), cores=1 << 20)
+        n, p = 8 * MiB, 4
+        chunk = n / p
+        # The ring's 2 MiB step works in 12 MiB per rank (buffer and two chunks of
+        # scratch): it moves at the rate of a 6 MiB message, out of cache.
+        like = (n + 2 * chunk) / 2
+        expected = 6 * intra.message(like) * chunk / like + 3 * chunk * m.gamma.per_byte(chunk)
+        self.assertAlmostEqual(AllreduceModel(m).ring(n, p, p), expected, delta=expected * 1e-9)
+        self.assertGreater(intra.message(like) * chunk / like, 2 * intra.message(chunk))
+        # Recursive doubling works in its buffer and two message buffers: a 1.5 n message.
+        rd = 2 * n * m.copy.per_byte(n) + intra.message(1.5 * n) / 1.5 + n * m.gamma.per_byte(n)
+        self.assertAlmostEqual(AllreduceModel(m).recursive_doubling(n, 2, 2), rd, delta=rd * 1e-9)
 
     def test_recursive_doubling_pays_two_copies_besides_its_exchanges(self):
         m = machine()
