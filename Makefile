@@ -73,7 +73,7 @@ demo: build
 
 # The scaling benchmark suite (Benchmarks/bench.py): CSVs with machine metadata in
 # $(RESULTS), then the plots and tables (docs/benchmarks.md). bench-quick takes under
-# 5 minutes on 2 cores; bench is the full sweep (about an hour). As root, both also
+# 5 minutes on 2 cores; bench is the full sweep (about 15 minutes). As root, both also
 # run on a simulated 2-node cluster.
 RESULTS ?= Benchmarks/results
 bench: build plot-deps

@@ -166,7 +166,7 @@ class Machine:
     and copy rates, and the cores of one node.
 
     The two network figures differ because TCP costs the ranks' own CPU: a rank
-    driving both directions of a link shares its core between them (here 0.24 GB/s
+    driving both directions of a link shares its core between them (here 0.24–0.31 GB/s
     each way against 0.48 GB/s one way on a 0.5 GB/s link)."""
 
     def __init__(self, intra, inter, gamma, copy, cores, inter_oneway=None, crowded=None, window=None, window_cores=None):
