@@ -336,8 +336,10 @@ def cluster_possible():
 
 
 def fastest(runs, key, time):
-    """Row by row, the repeat with the least time: noise on a shared machine only adds
-    time (as p2p-bench keeps its fastest round). Rows keep the first run's order."""
+    """Row by row, the repeat with the least time: the machine's slow phases (tens of
+    seconds) only add time. Within one run each tool has already picked its round (the
+    fastest, or the median where the ranks' turns on the cores are part of the cost).
+    Rows keep the first run's order."""
     best = {}
     for rows in runs:
         for row in rows:
