@@ -27,7 +27,7 @@ import Training
 ///   they cost, not noise. So they report each rank's median round, as
 ///   allreduce-bench does for the collectives they model; the fastest round would be
 ///   the one where the scheduler happened to be kind (at 4 ranks on 2 cores a 4 MiB
-///   shift's fastest round is half its median).
+///   shift's fastest round has taken 0.5-0.7 of its median).
 /// - `reduce`: every rank at once adds one buffer into another with the kernel the
 ///   collectives use: bytes * gamma, with the node's cores shared as in a collective.
 /// - `memcpy`: every rank at once copies a buffer: the memory system's ceiling.
