@@ -284,11 +284,13 @@ class AllreduceModel:
         if nodes == 1:
             # Each rank works in its buffer and two chunks of scratch.
             return steps * self._step(chunk, s, crossing=False, footprint=n + 2 * chunk) + reductions
-        # Across nodes the steps follow each other without a pause, so a shaped
-        # link's bucket never refills: the crossing link carries one stream of all
-        # the steps' chunks, plus a latency per step.
+        # With one rank per node every rank sends and receives over the network at
+        # each step: the measured exchange of a chunk, step by step.
         if r == 1:
             return steps * self._step(chunk, s, crossing=True) + reductions
+        # With several, the edge ranks drive one direction each and the steps follow
+        # each other without a pause, so a shaped link's bucket never refills: the
+        # link carries one stream of all the steps' chunks at its sustained rate.
         link = self.m.inter_oneway
         if chunk < TCP_EAGER_BYTES:
             # An eager message leaves without waiting for its receiver, so one step's
