@@ -87,16 +87,23 @@ bench-quick: build plot-deps
 plots: plot-deps
 	$(PYTHON) Benchmarks/scripts/plots.py --results $(RESULTS) --out docs/benchmarks --doc docs/benchmarks.md
 
-# All-reduce algorithms against MPI_Allreduce at 2 and 4 ranks, 4 B to 64 MiB:
-# tables on the console, CSVs in Benchmarks/results (see docs/collectives.md).
+# A quick look at the all-reduce algorithms against MPI_Allreduce: 2 and 4 ranks, and
+# 4 ranks counted as 2 nodes of 2, 4 B to 64 MiB, one sweep each. Tables on the console
+# and in Benchmarks/results/allreduce-*-ranks*.{txt,csv} (not committed; the tables in
+# docs/collectives.md come from make bench, which repeats each sweep).
 BENCH_RANKS ?= 2 4
+ALLREDUCE_ALGORITHMS = shared-memory,ring,hierarchical,recursive-doubling,mpi,auto
 bench-allreduce: build
 	mkdir -p Benchmarks/results
 	for p in $(BENCH_RANKS); do \
-	  mpirun -n $$p $(BIN)/allreduce-bench --min-bytes 4 --max-bytes 64M \
-	    --algorithms shared-memory,ring,hierarchical,recursive-doubling,mpi,auto \
-	    --csv Benchmarks/results/allreduce-$$p-ranks.csv || exit 1; \
+	  mpirun -n $$p $(BIN)/allreduce-bench --min-bytes 4 --max-bytes 64M --algorithms $(ALLREDUCE_ALGORITHMS) \
+	    --csv Benchmarks/results/allreduce-$$p-ranks.csv | tee Benchmarks/results/allreduce-$$p-ranks.txt; \
+	  [ $${PIPESTATUS[0]} -eq 0 ] || exit 1; \
 	done
+	mpirun -n 4 $(BIN)/allreduce-bench --min-bytes 4 --max-bytes 64M --ranks-per-node 2 \
+	  --algorithms hierarchical,ring,recursive-doubling,mpi,auto \
+	  --csv Benchmarks/results/allreduce-4-ranks-2-per-node.csv | tee Benchmarks/results/allreduce-4-ranks-2-per-node.txt; \
+	  [ $${PIPESTATUS[0]} -eq 0 ] || exit 1
 
 # A simulated cluster on this machine (network namespaces, needs root), for
 # multi-node runs: make cluster-up NODES=2 RANKS_PER_NODE=2 [BANDWIDTH=1gbit], then

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Markdown table of bus bandwidth per algorithm from allreduce-bench CSVs.
+"""Markdown tables of bus bandwidth per algorithm from allreduce-bench CSVs.
 
-    Benchmarks/scripts/allreduce_table.py Benchmarks/results/allreduce-2-ranks.csv [...]
+    Benchmarks/scripts/allreduce_table.py Benchmarks/results/allreduce.csv [...]
 
-One table per file: a row per size, busbw (GB/s) per algorithm, and auto's speed-up
-over MPI_Allreduce (time ratio, same run).
+One table per placement, rank and node count (the bench suite's allreduce.csv holds
+several; a CSV written by allreduce-bench itself holds one): a row per size, busbw
+(GB/s) per algorithm, and auto's speed-up over MPI_Allreduce (time ratio, same run).
 """
 import csv
 import sys
@@ -19,18 +20,18 @@ def label(n):
     return f"{n} B"
 
 
-def table(path):
-    rows = list(csv.DictReader(open(path)))
+def table(rows):
     algorithms = list(dict.fromkeys(r["algorithm"] for r in rows))
     by = {(int(r["bytes"]), r["algorithm"]): r for r in rows}
-    ranks, nodes = rows[0]["ranks"], rows[0]["nodes"]
-    print(f"{ranks} ranks, {nodes} node(s); busbw in GB/s (memcpy: one core's copy bandwidth)\n")
+    first = rows[0]
+    where = f" ({first['placement']})" if first.get("placement") else ""
+    print(f"{first['ranks']} ranks, {first['nodes']} node(s){where}; busbw in GB/s (memcpy: one core's copy bandwidth)\n")
     print("| size | " + " | ".join(algorithms) + " | auto vs mpi |")
     print("|" + " ---: |" * (len(algorithms) + 2))
     for size in SIZES:
         if (size, "mpi") not in by:
             continue
-        cells = [f"{float(by[(size, a)]['busbw_GBps']):.2f}" for a in algorithms]
+        cells = [f"{float(by[(size, a)]['busbw_GBps']):.2f}" if (size, a) in by else "" for a in algorithms]
         auto, mpi = by.get((size, "auto")), by[(size, "mpi")]
         ratio = f"{float(mpi['time_us_max']) / float(auto['time_us_max']):.2f}x" if auto else ""
         print(f"| {label(size)} | " + " | ".join(cells) + f" | {ratio} |")
@@ -38,4 +39,8 @@ def table(path):
 
 
 for path in sys.argv[1:]:
-    table(path)
+    groups = {}
+    for row in csv.DictReader(open(path)):
+        groups.setdefault((row.get("placement", ""), row["ranks"], row["nodes"]), []).append(row)
+    for rows in groups.values():
+        table(rows)
