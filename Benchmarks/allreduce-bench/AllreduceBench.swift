@@ -71,7 +71,6 @@ struct AllreduceBench: MPICommand {
         if let ranksPerNode, ranksPerNode < 1 { throw ValidationError("--ranks-per-node must be at least 1 (got \(ranksPerNode))") }
     }
 
-
     func run(world: Communicator) throws {
         let bench = AllreduceBenchmark(world: world, allreducer: Allreducer(world: world, ranksPerNode: ranksPerNode,
                                                                          ringSegmentBytes: segmentBytes.bytes),

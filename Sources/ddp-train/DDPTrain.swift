@@ -42,10 +42,8 @@ struct DDPTrain: MPICommand {
     @Option(help: ArgumentHelp("Write a Chrome trace-event timeline of every rank here (JSON; ui.perfetto.dev).", valueName: "file"))
     var trace: String?
 
-
     @Flag(help: "Skip the update of a step whose gradients are NaN or infinite, instead of stopping.")
     var skipNonfinite = false
-
 
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1 (got \(batchSize))") }

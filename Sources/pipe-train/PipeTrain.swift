@@ -45,8 +45,6 @@ struct PipeTrain: MPICommand {
     @Flag(help: "Print the schedule as a time x stage grid and exit.")
     var printSchedule = false
 
-
-
     func splitPoints() throws -> [Int]? {
         guard let split else { return nil }
         let parts = split.split(separator: ",", omittingEmptySubsequences: false)
