@@ -14,9 +14,10 @@ Suites (all by default; --suites picks some):
     pipeline   pipe-train: stages 1-4 x micro-batches 1-16 x gpipe/1f1b, measured and
                theoretical bubble
 
-p2p, allreduce and ddp also run on a simulated 2-node cluster (network namespaces,
-shaped links; Benchmarks/cluster) when run as root outside SLURM, and across real
-nodes when the SLURM allocation has more than one.
+p2p, allreduce and ddp also run on a simulated cluster (network namespaces, shaped
+links; Benchmarks/cluster) when run as root outside SLURM: on 2 nodes, and in the
+full profile the all-reduce also at 4 ranks on 4 nodes of 1. Under SLURM they run across the real nodes
+when the allocation has more than one.
 
 Every CSV row starts with the machine metadata: host, date, git commit, MPI version,
 cores, then the ranks and nodes of that run. Plots: Benchmarks/scripts/plots.py.
@@ -43,15 +44,18 @@ PROFILES = {
     # Seconds: proves every suite runs end to end (tests, the SLURM job check).
     "smoke": dict(allreduce_ranks=[2], max_bytes="1M", step_factor=16, iterations=20, cluster_max_bytes="1M",
                   ddp_models=["lenet"], ddp_ranks=[1, 2], ddp_steps=8, bucket_mb=[1],
-                  pipe_stages=[1, 2], pipe_micro=[1, 4], pipe_steps=4, p2p_max_bytes="4M", repeats=1),
+                  pipe_stages=[1, 2], pipe_micro=[1, 4], pipe_steps=4, p2p_max_bytes="4M", repeats=1,
+                  spread_nodes=False),
     # Under 5 minutes on 2 cores: every sweep, coarser.
     "quick": dict(allreduce_ranks=[2, 4], max_bytes="64M", step_factor=4, iterations=None, cluster_max_bytes="2M",
                   ddp_models=["lenet", "mlp"], ddp_ranks=[1, 2, 4], ddp_steps=20, bucket_mb=[1, 4, 25],
-                  pipe_stages=[1, 2, 3, 4], pipe_micro=[1, 2, 4, 8, 16], pipe_steps=12, p2p_max_bytes="64M", repeats=1),
+                  pipe_stages=[1, 2, 3, 4], pipe_micro=[1, 2, 4, 8, 16], pipe_steps=12, p2p_max_bytes="64M", repeats=1,
+                  spread_nodes=False),
     # The full sweep behind docs/benchmarks.md.
     "full": dict(allreduce_ranks=[2, 4], max_bytes="64M", step_factor=2, iterations=None, cluster_max_bytes="16M",
                  ddp_models=["lenet", "mlp"], ddp_ranks=[1, 2, 4], ddp_steps=80, bucket_mb=[0.5, 1, 2, 4, 8, 25, 100],
-                 pipe_stages=[1, 2, 3, 4], pipe_micro=[1, 2, 4, 8, 16], pipe_steps=30, p2p_max_bytes="64M", repeats=3),
+                 pipe_stages=[1, 2, 3, 4], pipe_micro=[1, 2, 4, 8, 16], pipe_steps=30, p2p_max_bytes="64M", repeats=3,
+                 spread_nodes=True),
 }
 
 # The models: LeNet-5 (62k parameters, compute-bound) and an MLP with 10M parameters
@@ -174,20 +178,22 @@ class Bench:
             rows += fastest(runs, key=("measurement", "bytes"), time="time_us")
         return [dict(row, placement=placement, link=self.link(placement)) for row in rows]
 
-    def allreduce(self, ranks, placement):
+    def allreduce(self, ranks, placement, ranks_per_node=None):
         csv_path = os.path.join(self.work, "allreduce.csv")
+        ranks_per_node = ranks_per_node or max(1, ranks // 2)
         algorithms = "ring,hierarchical,recursive-doubling,auto,mpi"
         max_bytes = self.profile["max_bytes"]
         if placement == "one-node":
             algorithms = "shared-memory," + algorithms
         else:
             max_bytes = self.profile["cluster_max_bytes"]
-        command = self.launch(ranks, placement, max(1, ranks // 2)) + [
+        command = self.launch(ranks, placement, ranks_per_node) + [
             f"{BIN}/allreduce-bench", "--min-bytes", "4", "--max-bytes", max_bytes, "--step-factor",
             str(self.profile["step_factor"]), "--algorithms", algorithms, "--csv", csv_path]
         if self.profile["iterations"]:
             command += ["--iterations", str(self.profile["iterations"])]
-        runs = self.repeated(f"all-reduce sweep, {ranks} ranks, {placement}", command, csv_path, placement, timeout=1200)
+        where = placement if placement == "one-node" else f"{placement}, {ranks_per_node} per node"
+        runs = self.repeated(f"all-reduce sweep, {ranks} ranks, {where}", command, csv_path, placement, timeout=1200)
         rows = fastest(runs, key=("algorithm", "bytes"), time="time_us_max")
         return [dict(row, placement=placement, link=self.link(placement)) for row in rows]
 
@@ -272,6 +278,10 @@ class Bench:
                 if "allreduce" in suites:
                     for ranks in p["allreduce_ranks"]:
                         allreduce_rows += self.allreduce(ranks, placement)
+                    if placement == "simulated-cluster" and p["spread_nodes"]:
+                        # A rank alone on each of 4 nodes: every ring step sends to one
+                        # node and receives from another (the cost model's r = 1, p > 2).
+                        allreduce_rows += self.allreduce(4, placement, ranks_per_node=1)
                 if "ddp" in suites and placement != "one-node":
                     # Across nodes: where overlap pays, on the communication-heavy model.
                     for ranks in [2, 4]:
@@ -315,7 +325,8 @@ class cluster:
 
     def __enter__(self):
         if self.placement == "simulated-cluster":
-            env = dict(self.bench.env, NODES="2", RANKS_PER_NODE="2", BANDWIDTH=self.bench.args.cluster_bandwidth)
+            # 4 nodes of 2 slots: runs place their ranks with --npernode (most use 2 nodes).
+            env = dict(self.bench.env, NODES="4", RANKS_PER_NODE="2", BANDWIDTH=self.bench.args.cluster_bandwidth)
             subprocess.run([os.path.join(CLUSTER, "cluster-up.sh")], env=env, check=True)
         return self
 
@@ -362,7 +373,7 @@ def main():
     parser.add_argument("--launcher", choices=["mpirun", "srun"], default="mpirun",
                         help="how to start ranks: mpirun, or srun --mpi=pmix inside a SLURM allocation")
     parser.add_argument("--cluster", choices=["auto", "on", "off"], default="auto",
-                        help="the simulated 2-node cluster: when possible (auto), required (on) or never (off)")
+                        help="the simulated cluster: when possible (auto), required (on) or never (off)")
     parser.add_argument("--cluster-bandwidth", default="4gbit", help="link rate of each simulated node (tc tbf)")
     parser.add_argument("--append", action="store_true", help="add rows to existing CSVs instead of replacing them")
     args = parser.parse_args()

@@ -32,9 +32,11 @@ Gropp, "Optimization of collective communication operations in MPICH", 2005):
                         ring's (buffer and two chunks of scratch per rank): a 1 MiB
                         chunk of a 4 MiB ring moves from memory, not from cache. Across
                         nodes every step waits for the network; with r > 1 the ranks at
-                        a node's edge only send or only receive over it, and the steps
-                        stream without a pause, so a shaped link runs at its sustained
-                        rate (the one-way line). Chunks below TCP's eager limit overlap
+                        a node's edge only send or only receive over it (with r = 1
+                        and p > 2 a rank sends to one node and receives from another),
+                        and the steps stream without a pause, so a shaped link runs at
+                        its sustained rate (the one-way line); only 2 nodes of 1 rank
+                        exchange both ways over one connection. Chunks below TCP's eager limit overlap
                         one step's latency with the last one's transfer; larger ones
                         pay a rendezvous each step
     recursive doubling  ceil(log2 p) exchanges of all n bytes, n*gamma each (at the
@@ -284,13 +286,15 @@ class AllreduceModel:
         if nodes == 1:
             # Each rank works in its buffer and two chunks of scratch.
             return steps * self._step(chunk, s, crossing=False, footprint=n + 2 * chunk) + reductions
-        # With one rank per node every rank sends and receives over the network at
-        # each step: the measured exchange of a chunk, step by step.
-        if r == 1:
+        # Two nodes of one rank send each other their chunks over one connection, both
+        # directions at once: the measured exchange, step by step.
+        if r == 1 and p == 2:
             return steps * self._step(chunk, s, crossing=True) + reductions
-        # With several, the edge ranks drive one direction each and the steps follow
-        # each other without a pause, so a shaped link's bucket never refills: the
-        # link carries one stream of all the steps' chunks at its sustained rate.
+        # Otherwise every direction of a node's link carries one stream: the edge
+        # ranks of a node of several send or receive; a rank alone on its node sends
+        # to one node and receives from another, over two connections. The steps
+        # follow each other without a pause, so a shaped link's bucket never refills:
+        # the link runs at its sustained one-way rate.
         link = self.m.inter_oneway
         if chunk < TCP_EAGER_BYTES:
             # An eager message leaves without waiting for its receiver, so one step's

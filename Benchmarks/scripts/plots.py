@@ -91,11 +91,10 @@ class Report:
     def allreduce_plots(self):
         groups = collections.OrderedDict()
         for r in self.allreduce:
-            groups.setdefault((r["placement"], r["link"]), {}).setdefault(int(r["ranks"]), []).append(r)
+            groups.setdefault((r["placement"], r["link"]), {}).setdefault((int(r["ranks"]), int(r["nodes"])), []).append(r)
         for (placement, link), by_ranks in groups.items():
             fig, axes = plt.subplots(1, len(by_ranks), figsize=(6.2 * len(by_ranks), 4.6), squeeze=False)
-            for ax, (ranks, rows) in zip(axes[0], sorted(by_ranks.items())):
-                nodes = rows[0]["nodes"]
+            for ax, ((ranks, nodes), rows) in zip(axes[0], sorted(by_ranks.items())):
                 by_algorithm = collections.OrderedDict()
                 for r in rows:
                     by_algorithm.setdefault(r["algorithm"], []).append(r)
@@ -291,7 +290,8 @@ class Report:
         self.tables.append(("Cost model parameters (fitted from p2p.csv)", "\n".join(params)))
 
         # Prediction vs measurement for every measured (placement, ranks, algorithm, size).
-        # Simulated nodes share this machine's cores: each has cores / nodes of them.
+        # Simulated nodes share this machine's cores: each of 2 nodes has half of them (a
+        # rank alone on its node never stretches, so 4 nodes of 1 need no other figure).
         simulated = costmodel.AllreduceModel(m.with_cores(max(1, m.cores // 2)))
         compared = []
         for r in self.allreduce:
@@ -302,8 +302,12 @@ class Report:
                 compared.append((r["placement"], p, nodes, r["algorithm"], n, predicted, float(r["time_us_max"]) * 1e-6))
         if compared:
             keys = sorted({(pl, p, nn) for pl, p, nn, _, _, _, _ in compared})
-            fig, axes = plt.subplots(1, len(keys), figsize=(5.6 * len(keys), 4.4), squeeze=False)
-            for ax, key in zip(axes[0], keys):
+            columns = min(len(keys), 3)
+            rows_of_axes = math.ceil(len(keys) / columns)
+            fig, axes = plt.subplots(rows_of_axes, columns, figsize=(5.6 * columns, 4.4 * rows_of_axes), squeeze=False)
+            for ax in axes.flat[len(keys):]:
+                ax.set_visible(False)
+            for ax, key in zip(axes.flat, keys):
                 for algorithm in ["ring", "recursive-doubling", "hierarchical", "shared-memory"]:
                     pts = sorted((n, pr, me) for pl, p, nn, a, n, pr, me in compared if (pl, p, nn) == key and a == algorithm)
                     if not pts:

@@ -80,7 +80,7 @@ class AlgorithmTests(unittest.TestCase):
         expected = 2 * (p - 1) * (m.intra.alpha + chunk * m.intra.beta) + (p - 1) * chunk * m.gamma.per_byte(chunk)
         self.assertAlmostEqual(AllreduceModel(m).ring(n, p, p), expected, delta=expected * 1e-9)
 
-    def test_ring_across_nodes_streams_one_way_at_the_sustained_rate_when_nodes_hold_several_ranks(self):
+    def test_ring_across_nodes_streams_one_way_at_the_sustained_rate_unless_two_single_ranks_exchange(self):
         # Measured points with a burst bonus must not speed up a stream that never pauses.
         oneway = Link(10e-6, 1 / 0.5e9, measured=[(64 * KiB, 20e-6), (MiB, 1e-3), (16 * MiB, 32e-3)])
         m = machine(inter_oneway=oneway)
@@ -95,9 +95,13 @@ class AlgorithmTests(unittest.TestCase):
         eager = 2 * (p - 1) * step + (p - 1) * (small / p) * m.gamma.per_byte(small / p)
         self.assertAlmostEqual(AllreduceModel(m).ring(small, p, 2), eager, delta=eager * 1e-9)
         self.assertLess(eager, 2 * (p - 1) * (oneway.alpha + (small / p) * oneway.beta))
-        # One rank per node drives both directions: the exchange link, step by step.
+        # Two nodes of one rank exchange both ways over one connection: the exchange
+        # link, step by step.
         both = 2 * (m.inter.alpha + (n / 2) * m.inter.beta) + (n / 2) * m.gamma.per_byte(n / 2)
         self.assertAlmostEqual(AllreduceModel(m).ring(n, 2, 1), both, delta=both * 1e-9)
+        # Four nodes of one rank: each rank sends to one node and receives from another,
+        # one stream per direction of a link, as with several ranks per node.
+        self.assertAlmostEqual(AllreduceModel(m).ring(n, p, 1), expected, delta=expected * 1e-9)
 
     def test_a_node_local_step_moves_at_the_rate_of_the_collectives_memory_not_the_messages(self):
         # Shared memory measured in cache up to 2 MiB, at a third of the speed from 4 MiB.
