@@ -9,9 +9,9 @@ the all-reduce measurements they are checked against:
                   collective's step): shared memory (same node) and network (different
                   nodes; the simulated cluster's shaped veth links). Inside the
                   measured range a message's time is read off the measured points.
-                  The network also has a one-way fit (ping-pong rows): TCP costs the
-                  ranks' own CPU, so a rank driving one direction gets more than one
-                  driving both;
+                  The network also has a one-way fit (ping-pong rows): two ranks
+                  exchanging both ways over one connection get less per direction than
+                  one stream alone;
     crowded       a ring step (`shift`: every rank sends at once) measured with more
                   ranks than cores, where ranks take turns on the cores;
     window        the shared-window broadcast of n bytes at 2 and 4 ranks on a node
@@ -163,13 +163,15 @@ class Link:
 
 class Machine:
     """Fitted parameters: the intra-node link, the inter-node link (None when never
-    measured) as seen by a rank that sends and receives over it at once (`inter`) and
-    by one that only sends or only receives (`inter_oneway`), the reduction (gamma)
-    and copy rates, and the cores of one node.
+    measured) as seen by two ranks exchanging over it both ways at once (`inter`) and
+    by one stream in one direction (`inter_oneway`), the reduction (gamma) and copy
+    rates, and the cores of one node.
 
-    The two network figures differ because TCP costs the ranks' own CPU: a rank
-    driving both directions of a link shares its core between them (here 0.24–0.31 GB/s
-    each way against 0.48 GB/s one way on a 0.5 GB/s link)."""
+    The two network figures differ: on the simulated 0.5 GB/s links a pair exchanging
+    over one connection got 0.24–0.31 GB/s each way, one stream 0.48 GB/s. A rank that
+    sends to one node and receives from another (a ring of 4 nodes of 1) moved about
+    0.40 GB/s each way, so it is the shared connection, not the rank's two directions,
+    that costs; such rings are priced at the one-way rate."""
 
     def __init__(self, intra, inter, gamma, copy, cores, inter_oneway=None, crowded=None, window=None, window_cores=None):
         self.intra, self.inter, self.gamma, self.copy, self.cores = intra, inter, gamma, copy, cores

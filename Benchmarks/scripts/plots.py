@@ -324,6 +324,7 @@ class Report:
                 ax.grid(True, which="both", alpha=0.3)
                 ax.legend(fontsize=7)
             fig.suptitle("Cost model (lines) against measurement (markers)")
+            fig.tight_layout()
             self.save(fig, "costmodel-allreduce.png")
             lines = ["| placement | ranks | nodes | algorithm | sizes ≥ 64 KiB within 30% | median model/measured (≥ 64 KiB) | worst (≥ 64 KiB) |",
                      "|---|---|---|---|---|---|---|"]
