@@ -2,23 +2,28 @@
 //
 // Chorus: MPI collective training on CPU clusters.
 //
-// The targets form a DAG that mirrors the architecture:
+// The targets form a DAG that mirrors the architecture (docs/architecture.md):
 //
-//   CMPI ─► ChorusMPI ─► Collectives ◄─ CAtomics ───┐
-//   COpenBLAS ─► NeuralNet ─┬──────────────────────┼─► Training ─► ChorusCLI ─┬─► ddp-train, pipe-train
-//   CZlib ──────────────────┴─► Datasets ──────────┤                          └─► allreduce-bench, p2p-bench
-//   Pipeline (schedules, partitioning; pure) ──────┘
+//   Communication ─┬─► ChorusMPI ◄─ CMPI            (the protocol; MPI behind it)
+//                  ├─► ChorusTesting                (in-process fake ranks)
+//                  └─► Collectives ◄─ CAtomics      (all-reduce algorithms)
+//   COpenBLAS ─► NeuralNet ─► Datasets ◄─ CZlib
+//   NeuralNet ─► Persistence ─► Coordination ◄─ Communication
+//   Collectives, Datasets, Coordination ─► TrainingLoop ─┬─► DataParallel ───┐
+//   PipelineSchedules (pure) ────────────────────────────┴─► PipelineParallel ┴─► ChorusCLI ─► tools
 //
 // Only ChorusMPI imports CMPI, only NeuralNet imports COpenBLAS, only Datasets
-// imports CZlib: everything above the shims sees Swift types.
+// imports CZlib: everything above the shims sees Swift types, and everything above
+// ChorusMPI sees only the `Communicator` protocol, so it runs on fake ranks too.
 import PackageDescription
 
-let optimize: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+let libraries = ["Communication", "ChorusMPI", "ChorusTesting", "Collectives", "NeuralNet", "Datasets", "Persistence",
+                 "Coordination", "TrainingLoop", "DataParallel", "PipelineSchedules", "PipelineParallel", "ChorusCLI"]
 
 let package = Package(
     name: "Chorus",
     platforms: [.macOS(.v13)],
-    products: [
+    products: libraries.map { .library(name: $0, targets: [$0]) } + [
         .executable(name: "ddp-train", targets: ["ddp-train"]),
         .executable(name: "pipe-train", targets: ["pipe-train"]),
         .executable(name: "allreduce-bench", targets: ["allreduce-bench"]),
@@ -35,47 +40,60 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
-
         // Acquire/release flags for memory shared between processes.
         .target(name: "CAtomics"),
 
-        .target(name: "ChorusMPI", dependencies: ["CMPI"], swiftSettings: optimize),
-        .target(name: "Collectives", dependencies: ["ChorusMPI", "CAtomics"], swiftSettings: optimize),
-        .target(name: "NeuralNet", dependencies: ["COpenBLAS"], swiftSettings: optimize),
-        .target(name: "Datasets", dependencies: ["NeuralNet", "CZlib"], swiftSettings: optimize),
+        // What the layers above are written against: a group of ranks.
+        .target(name: "Communication"),
+        .target(name: "ChorusMPI", dependencies: ["CMPI", "Communication"]),
+        // Threads standing in for ranks, for tests (of Chorus and of packages using it).
+        .target(name: "ChorusTesting", dependencies: ["Communication"]),
+        .target(name: "Collectives", dependencies: ["Communication", "CAtomics"]),
+
+        .target(name: "NeuralNet", dependencies: ["COpenBLAS"]),
+        .target(name: "Datasets", dependencies: ["NeuralNet", "CZlib"]),
+        // What a run writes and reads back: atomic files, safetensors, model files,
+        // checkpoints, metrics JSON.
+        .target(name: "Persistence", dependencies: ["NeuralNet"]),
+        // What keeps ranks in step and visible: agreement, the watchdog, rank-0
+        // console output, the trace timeline, test fault injection.
+        .target(name: "Coordination", dependencies: ["Communication", "Persistence"]),
+        // The training loop every trainer plugs a strategy into.
+        .target(name: "TrainingLoop",
+                dependencies: ["Communication", "Collectives", "NeuralNet", "Datasets", "Persistence", "Coordination"]),
+        // The data-parallel engine (buckets, reducer, communication hooks) and its strategy.
+        .target(name: "DataParallel", dependencies: ["TrainingLoop", "Collectives"]),
         // Pipeline schedules as data, their validator, and stage partitioning: pure.
-        .target(name: "Pipeline", swiftSettings: optimize),
-        .target(name: "Training",
-                dependencies: ["ChorusMPI", "Collectives", "NeuralNet", "Datasets", "Pipeline"],
-                swiftSettings: optimize),
-        // Shared option groups and the MPI-aware command runner.
+        .target(name: "PipelineSchedules"),
+        // Pipeline stages over point-to-point messages, and the pipeline strategy.
+        .target(name: "PipelineParallel", dependencies: ["TrainingLoop", "Collectives", "PipelineSchedules"]),
+
+        // The command-line layer: option groups, the commands, flag-naming messages.
         .target(name: "ChorusCLI",
-                dependencies: ["Training", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                swiftSettings: optimize),
-        .executableTarget(name: "ddp-train", dependencies: ["ChorusCLI"], swiftSettings: optimize),
-        .executableTarget(name: "pipe-train", dependencies: ["ChorusCLI", "Pipeline"], swiftSettings: optimize),
+                dependencies: ["DataParallel", "PipelineParallel", "ChorusMPI",
+                               .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "ddp-train", dependencies: ["ChorusCLI"]),
+        .executableTarget(name: "pipe-train", dependencies: ["ChorusCLI"]),
 
         // Benchmarks: executables that print nccl-tests style tables and write CSV.
-        .executableTarget(name: "allreduce-bench", dependencies: ["ChorusCLI"],
-                          path: "Benchmarks/allreduce-bench", swiftSettings: optimize),
+        .executableTarget(name: "allreduce-bench", dependencies: ["ChorusCLI"], path: "Benchmarks/allreduce-bench"),
         // Point-to-point latency and bandwidth, reduction and copy rates: the cost model's inputs.
-        .executableTarget(name: "p2p-bench", dependencies: ["ChorusCLI"],
-                          path: "Benchmarks/p2p-bench", swiftSettings: optimize),
+        .executableTarget(name: "p2p-bench", dependencies: ["ChorusCLI"], path: "Benchmarks/p2p-bench"),
 
         // Multi-process checks, run under mpirun by `make test` (see Tests/mpi/run.sh).
-        .executableTarget(name: "chorus-mpi-tests",
-                          dependencies: ["ChorusMPI", "Collectives", "Training"],
-                          path: "Tests/MPITests", swiftSettings: optimize),
+        .executableTarget(name: "chorus-mpi-tests", dependencies: ["ChorusMPI", "Collectives", "Persistence"],
+                          path: "Tests/MPITests"),
 
         // In-process unit tests: one target per module.
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
-        .testTarget(name: "CollectivesTests", dependencies: ["Collectives"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "NeuralNet", "Datasets"]),
+        .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "ChorusTesting"]),
+        .testTarget(name: "ChorusTestingTests", dependencies: ["ChorusTesting"]),
+        .testTarget(name: "PipelineSchedulesTests", dependencies: ["PipelineSchedules"]),
+        .testTarget(name: "PersistenceTests", dependencies: ["Persistence"]),
+        .testTarget(name: "TrainingLoopTests", dependencies: ["TrainingLoop", "ChorusTesting"]),
+        .testTarget(name: "DataParallelTests", dependencies: ["DataParallel", "ChorusTesting"]),
+        .testTarget(name: "ChorusCLITests", dependencies: ["ChorusCLI", "ChorusTesting"]),
     ],
-    // Swift 5 language mode: the numeric and MPI code passes raw buffers between a
-    // training thread and a communication thread by design; strict Sendable checking
-    // would force @unchecked annotations everywhere without adding safety.
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -1,9 +1,11 @@
 import ArgumentParser
 import ChorusCLI
 import ChorusMPI
+import Communication
 import Collectives
 import Foundation
-import Training
+import Coordination
+import Persistence
 
 /// `mpirun -n P allreduce-bench`: every all-reduce algorithm against MPI_Allreduce,
 /// size by size, in the style of nccl-tests.
@@ -71,7 +73,9 @@ struct AllreduceBench: MPICommand {
         if let ranksPerNode, ranksPerNode < 1 { throw ValidationError("--ranks-per-node must be at least 1 (got \(ranksPerNode))") }
     }
 
-    func run(world: Communicator) throws {
+    // MPI_THREAD_MULTIPLE, as ddp-train runs the all-reduce (the default level).
+
+    func run(world: any Communicator) throws {
         let bench = AllreduceBenchmark(world: world, allreducer: Allreducer(world: world, ranksPerNode: ranksPerNode,
                                                                          ringSegmentBytes: segmentBytes.bytes),
                                        algorithms: try parsedAlgorithms(), warmup: warmup, rounds: rounds,
@@ -91,9 +95,12 @@ struct AllreduceBench: MPICommand {
             }
             if world.rank == 0 { print("# wrote \(csv)") }
         }
-        if rows.contains(where: { !$0.correct }) {
-            if world.rank == 0 { ConsoleLog.error("some results differ from MPI_Allreduce (see the correct column)", rank: 0, worldSize: 1) }
-            throw ReportedFailure()
-        }
+        // Every rank holds the same verdicts (each row's is agreed), so all stop together.
+        if rows.contains(where: { !$0.correct }) { throw IncorrectResults() }
     }
+}
+
+/// An algorithm's result differed from MPI_Allreduce's.
+struct IncorrectResults: Error, CustomStringConvertible {
+    var description: String { "some results differ from MPI_Allreduce (see the correct column)" }
 }

@@ -1,5 +1,6 @@
 import ChorusCLI
 import ChorusMPI
+import Communication
 import Collectives
 
 #if canImport(Glibc)
@@ -36,7 +37,7 @@ struct BenchmarkRow {
 
 /// Checks and times the algorithms at one size.
 struct AllreduceBenchmark {
-    let world: Communicator
+    let world: any Communicator
     let allreducer: Allreducer
     let algorithms: [AllreduceAlgorithm]
     let warmup: Int
@@ -65,7 +66,7 @@ struct AllreduceBenchmark {
         // Correctness first, on data whose sum is exact.
         let input = integerInput(count)
         var expected = input
-        expected.withUnsafeMutableBufferPointer { world.mpiAllreduce($0, op: .sum) }
+        expected.withUnsafeMutableBufferPointer { world.allreduce($0, op: .sum) }
         let correct = algorithms.map { algorithm -> Bool in
             var result = input
             result.withUnsafeMutableBufferPointer { allreducer.allreduce($0, .sum, algorithm: algorithm) }
@@ -120,9 +121,9 @@ struct AllreduceBenchmark {
     /// Seconds for `calls` calls of `body`, started together on every rank.
     private func timed(_ calls: Int, _ body: () -> Void) -> Double {
         world.barrier()
-        let start = monotonicSeconds()
+        let start = WallClock.seconds()
         for _ in 0..<calls { body() }
-        return monotonicSeconds() - start
+        return WallClock.seconds() - start
     }
 
     /// This rank's per-call time, then fastest, average and slowest across ranks.
@@ -130,8 +131,8 @@ struct AllreduceBenchmark {
                      correct: Bool) -> BenchmarkRow {
         let p = world.size
         return BenchmarkRow(algorithm: name, resolved: resolved, ranks: p, nodes: allreducer.layout.nodeCount, bytes: bytes,
-                            iterations: iterations, timeMin: world.mpiAllreduce(perCall, op: .min),
-                            timeAvg: world.mpiAllreduce(perCall, op: .sum) / Double(p),
-                            timeMax: world.mpiAllreduce(perCall, op: .max), correct: correct)
+                            iterations: iterations, timeMin: world.allreduce(perCall, op: .min),
+                            timeAvg: world.allreduce(perCall, op: .sum) / Double(p),
+                            timeMax: world.allreduce(perCall, op: .max), correct: correct)
     }
 }

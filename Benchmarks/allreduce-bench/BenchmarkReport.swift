@@ -1,6 +1,8 @@
 import ChorusCLI
 import ChorusMPI
+import Communication
 import Collectives
+import Coordination
 
 #if canImport(Glibc)
 import Glibc
@@ -8,7 +10,7 @@ import Glibc
 
 /// The nccl-tests style table on rank 0, and the CSV.
 struct BenchmarkReport {
-    let world: Communicator
+    let world: any Communicator
     let layout: NodeLayout
 
     static let csvHeader = "algorithm,ranks,nodes,bytes,iterations,time_us_min,time_us_avg,time_us_max,algbw_GBps,busbw_GBps,correct"
@@ -21,7 +23,7 @@ struct BenchmarkReport {
         print("#")
         print(pad("size", 10) + pad("count", 11) + "  " + pad("algorithm", -26) + pad("time(us)", 11) + pad("algbw(GB/s)", 12)
               + pad("busbw(GB/s)", 12) + pad("vs mpi", 8) + pad("correct", 9))
-        fflush(stdout)
+        flushStandardOutput()
     }
 
     func printRows(_ rows: [BenchmarkRow]) {
@@ -35,7 +37,7 @@ struct BenchmarkReport {
                   + pad(format(row.timeMax * 1e6, 1), 11) + pad(format(row.algorithmBandwidth / 1e9, 3), 12)
                   + pad(format(row.busBandwidth / 1e9, 3), 12) + pad(ratio, 8) + pad(row.correct ? "yes" : "NO", 9))
         }
-        fflush(stdout)
+        flushStandardOutput()
     }
 
     /// How `auto` did against MPI_Allreduce, and the best bus bandwidth against memcpy.
@@ -60,7 +62,7 @@ struct BenchmarkReport {
             print("# at \(ByteCount.format(largest)): best busbw \(format(best.busBandwidth / 1e9, 2)) GB/s (\(best.algorithm)) = "
                   + "\(format(100 * best.busBandwidth / copy.busBandwidth, 0))% of memcpy's \(format(copy.busBandwidth / 1e9, 2)) GB/s")
         }
-        fflush(stdout)
+        flushStandardOutput()
     }
 
     static func csv(_ rows: [BenchmarkRow]) -> String {

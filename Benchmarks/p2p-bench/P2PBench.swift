@@ -1,9 +1,11 @@
 import ArgumentParser
 import ChorusCLI
 import ChorusMPI
+import Communication
 import Collectives
 import Foundation
-import Training
+import Coordination
+import Persistence
 
 /// `mpirun -n P p2p-bench`: the inputs of the alpha-beta-gamma cost model
 /// (Benchmarks/scripts/costmodel.py), measured size by size:
@@ -54,13 +56,17 @@ struct P2PBench: MPICommand {
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1 (got \(rounds))") }
     }
 
-    func run(world: Communicator) throws {
+    // MPI_THREAD_MULTIPLE (the default level), as ddp-train uses the links.
+
+    func run(world: any Communicator) throws {
+        // Ping-pong times MPI's own blocking calls, as the cost model's latency needs.
+        guard let world = world as? MPICommunicator else { throw FileError("p2p-bench measures MPI ranks") }
         let peer = self.peer ?? world.size - 1
         guard world.size >= 2 else { throw FileError("p2p-bench needs at least 2 ranks (got \(world.size))") }
         guard (1..<world.size).contains(peer) else { throw FileError("--peer must be a rank from 1 to \(world.size - 1) (got \(peer))") }
         let layout = NodeLayout(world: world)
         // Whether rank 0 and the peer share a node: a node is named by its lowest rank.
-        let nodeOfRank = world.allgather(layout.node.mpiAllreduce(Int32(world.rank), op: .min))
+        let nodeOfRank = world.allgather(layout.node.allreduce(Int32(world.rank), op: .min))
         let sameNode = nodeOfRank[0] == nodeOfRank[peer]
 
         let sizes = messageSizes.sizes
@@ -87,7 +93,7 @@ struct P2PBench: MPICommand {
 
             let pingpong = fastest(world) { () -> Double in
                 message.withUnsafeMutableBufferPointer { buffer in
-                    let start = monotonicSeconds()
+                    let start = WallClock.seconds()
                     for _ in 0..<calls {
                         if world.rank == 0 {
                             world.send(UnsafeBufferPointer(buffer), to: peer)
@@ -97,19 +103,19 @@ struct P2PBench: MPICommand {
                             world.send(UnsafeBufferPointer(buffer), to: 0)
                         }
                     }
-                    return (monotonicSeconds() - start) / Double(calls) / 2
+                    return (WallClock.seconds() - start) / Double(calls) / 2
                 }
             }
             var incoming = [Float](repeating: 0, count: count)
             let exchange = fastest(world) { () -> Double in
                 message.withUnsafeBufferPointer { outgoing in
                     incoming.withUnsafeMutableBufferPointer { target in
-                        let start = monotonicSeconds()
+                        let start = WallClock.seconds()
                         if world.rank == 0 || world.rank == peer {
                             let other = world.rank == 0 ? peer : 0
-                            for _ in 0..<calls { world.sendReceive(outgoing, to: other, into: target, from: other) }
+                            for _ in 0..<calls { world.exchange(send: outgoing, to: other, receive: target, from: other) }
                         }
-                        return (monotonicSeconds() - start) / Double(calls)
+                        return (WallClock.seconds() - start) / Double(calls)
                     }
                 }
             }
@@ -117,48 +123,48 @@ struct P2PBench: MPICommand {
                 message.withUnsafeBufferPointer { outgoing in
                     incoming.withUnsafeMutableBufferPointer { target in
                         let right = (world.rank + 1) % world.size, left = (world.rank + world.size - 1) % world.size
-                        let start = monotonicSeconds()
-                        for _ in 0..<calls { world.sendReceive(outgoing, to: right, into: target, from: left) }
-                        return (monotonicSeconds() - start) / Double(calls)
+                        let start = WallClock.seconds()
+                        for _ in 0..<calls { world.exchange(send: outgoing, to: right, receive: target, from: left) }
+                        return (WallClock.seconds() - start) / Double(calls)
                     }
                 }
             }
             let windowTime: Double? = window.map { window in
                 median(world) { () -> Double in
                     message.withUnsafeMutableBufferPointer { buffer in
-                        let start = monotonicSeconds()
+                        let start = WallClock.seconds()
                         for _ in 0..<calls { window.broadcast(buffer, root: 0) }
-                        return (monotonicSeconds() - start) / Double(calls)
+                        return (WallClock.seconds() - start) / Double(calls)
                     }
                 }
             }
             let reduce = fastest(world) { () -> Double in
                 addend.withUnsafeBufferPointer { source in
                     accumulator.withUnsafeMutableBufferPointer { target in
-                        let start = monotonicSeconds()
+                        let start = WallClock.seconds()
                         for _ in 0..<calls { accumulate(source, into: target) }
-                        return (monotonicSeconds() - start) / Double(calls)
+                        return (WallClock.seconds() - start) / Double(calls)
                     }
                 }
             }
             let copy = fastest(world) { () -> Double in
                 addend.withUnsafeBufferPointer { source in
                     accumulator.withUnsafeMutableBufferPointer { target in
-                        let start = monotonicSeconds()
+                        let start = WallClock.seconds()
                         for _ in 0..<calls { _ = memcpy(target.baseAddress!, source.baseAddress!, bytes) }
-                        return (monotonicSeconds() - start) / Double(calls)
+                        return (WallClock.seconds() - start) / Double(calls)
                     }
                 }
             }
             // Rank 0 saw the ping-pong; the local rates are averaged over the ranks.
-            let oneWay = world.mpiAllreduce(world.rank == 0 ? pingpong : 0, op: .sum)
-            let both = world.mpiAllreduce(world.rank == 0 ? exchange : 0, op: .sum)
+            let oneWay = world.allreduce(world.rank == 0 ? pingpong : 0, op: .sum)
+            let both = world.allreduce(world.rank == 0 ? exchange : 0, op: .sum)
             // A step ends when its slowest rank does.
-            let shiftMax = world.mpiAllreduce(shift, op: .max)
+            let shiftMax = world.allreduce(shift, op: .max)
             // The broadcast is done when its slowest receiver is.
-            let windowMax = windowTime.map { world.mpiAllreduce($0, op: .max) }
-            let reduceAvg = world.mpiAllreduce(reduce, op: .sum) / Double(world.size)
-            let copyAvg = world.mpiAllreduce(copy, op: .sum) / Double(world.size)
+            let windowMax = windowTime.map { world.allreduce($0, op: .max) }
+            let reduceAvg = world.allreduce(reduce, op: .sum) / Double(world.size)
+            let copyAvg = world.allreduce(copy, op: .sum) / Double(world.size)
             if world.rank == 0 {
                 let gbps = { (seconds: Double) in format(Double(bytes) / max(seconds, 1e-12) / 1e9, 2) }
                 print(pad(ByteCount.format(bytes), 10) + pad(format(oneWay * 1e6, 2), 14) + pad(gbps(oneWay), 8)
@@ -166,7 +172,7 @@ struct P2PBench: MPICommand {
                       + pad(format(shiftMax * 1e6, 2), 12) + pad(gbps(shiftMax), 8)
                       + pad(format(reduceAvg * 1e6, 2), 12) + pad(gbps(reduceAvg), 8)
                       + pad(format(copyAvg * 1e6, 2), 12) + pad(gbps(copyAvg), 8))
-                fflush(stdout)
+                flushStandardOutput()
                 let common = "\(world.size),\(layout.nodeCount),\(sameNode),\(bytes),\(calls)"
                 rows.append("pingpong,\(common),\(oneWay * 1e6)")
                 rows.append("exchange,\(common),\(both * 1e6)")
@@ -189,16 +195,16 @@ struct P2PBench: MPICommand {
 
     /// The fastest of `rounds` runs of `body`, which returns seconds per call; every
     /// round starts together on all ranks.
-    private func fastest(_ world: Communicator, _ body: () -> Double) -> Double {
+    private func fastest(_ world: any Communicator, _ body: () -> Double) -> Double {
         timedRounds(world, body).min()!
     }
 
     /// The median of `rounds` runs of `body`.
-    private func median(_ world: Communicator, _ body: () -> Double) -> Double {
+    private func median(_ world: any Communicator, _ body: () -> Double) -> Double {
         ChorusCLI.median(timedRounds(world, body))
     }
 
-    private func timedRounds(_ world: Communicator, _ body: () -> Double) -> [Double] {
+    private func timedRounds(_ world: any Communicator, _ body: () -> Double) -> [Double] {
         (0..<rounds).map { _ in world.barrier(); return body() }
     }
 }

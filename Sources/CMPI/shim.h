@@ -13,12 +13,17 @@ static inline MPI_Datatype chorus_double(void) { return MPI_DOUBLE; }
 static inline MPI_Datatype chorus_int64(void) { return MPI_INT64_T; }
 static inline MPI_Datatype chorus_int32(void) { return MPI_INT32_T; }
 static inline MPI_Datatype chorus_uint8(void) { return MPI_UINT8_T; }
+static inline MPI_Datatype chorus_uint16(void) { return MPI_UINT16_T; }
 static inline MPI_Datatype chorus_byte(void) { return MPI_BYTE; }
 static inline MPI_Op chorus_op_sum(void) { return MPI_SUM; }
 static inline MPI_Op chorus_op_max(void) { return MPI_MAX; }
 static inline MPI_Op chorus_op_min(void) { return MPI_MIN; }
 static inline MPI_Request chorus_request_null(void) { return MPI_REQUEST_NULL; }
 static inline MPI_Status *chorus_status_ignore(void) { return MPI_STATUS_IGNORE; }
+static inline MPI_Status *chorus_statuses_ignore(void) { return MPI_STATUSES_IGNORE; }
+static inline int chorus_status_source(const MPI_Status *status) { return status->MPI_SOURCE; }
+static inline int chorus_status_tag(const MPI_Status *status) { return status->MPI_TAG; }
+static inline int chorus_proc_null(void) { return MPI_PROC_NULL; }
 static inline MPI_Errhandler chorus_errors_return(void) { return MPI_ERRORS_RETURN; }
 static inline int chorus_any_source(void) { return MPI_ANY_SOURCE; }
 static inline int chorus_any_tag(void) { return MPI_ANY_TAG; }

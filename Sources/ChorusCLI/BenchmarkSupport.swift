@@ -6,24 +6,12 @@ import Glibc
 
 // What the benchmark executables share: a clock and the pieces of their tables.
 
-/// Seconds on CLOCK_MONOTONIC: immune to wall-clock adjustments during a run.
-public func monotonicSeconds() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
-}
-
 /// The middle of `values` (the mean of the two middle ones for an even count): what
 /// a benchmark reports from its rounds when how a round falls is part of the cost.
 public func median(_ values: [Double]) -> Double {
     precondition(!values.isEmpty, "median of no values")
     let sorted = values.sorted(), middle = sorted.count / 2
     return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-}
-
-/// `value` with a fixed number of decimals.
-public func format(_ value: Double, _ decimals: Int) -> String {
-    String(format: "%.\(decimals)f", value)
 }
 
 /// Right-aligns to `width` (left-aligns when negative), with at least one space

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Training
+import Coordination
 
 /// Checkpoint and watchdog flags, shared by the training tools.
 public struct ReliabilityOptions: ParsableArguments {

@@ -2,8 +2,8 @@ import ArgumentParser
 import Collectives
 import Datasets
 import NeuralNet
-import Training
 import Foundation
+import TrainingLoop
 
 extension ModelKind: ExpressibleByArgument {}
 extension AllreduceAlgorithm: ExpressibleByArgument {}
@@ -146,6 +146,25 @@ public struct CommonTrainingOptions: ParsableArguments {
 
     public func modelDescription() throws -> ModelDescription {
         ModelDescription(kind: model, hidden: try hiddenWidths())
+    }
+
+    /// The loop's options for the tool `name`, with the checkpoint and watchdog flags.
+    public func loopOptions(name: String, reliability: ReliabilityOptions, trace: String? = nil,
+                            skipNonFinite: Bool = false) -> LoopOptions {
+        var options = LoopOptions(name: name, dataset: datasetChoice, epochs: epochs, maxSteps: steps, seed: seed,
+                                  optimizer: optimizerSettings, learningRate: lr)
+        options.learningRatePolicy = learningRatePolicy
+        options.logEvery = logEvery
+        options.threads = threads
+        options.outputs = Outputs(model: saveModel, metrics: metricsJson, trace: trace)
+        options.checkpoints = reliability.checkpointDir.map {
+            CheckpointPolicy(directory: $0, every: reliability.checkpointEvery ?? 0, keep: reliability.keepCheckpoints,
+                             resume: reliability.resume)
+        }
+        options.timeoutSeconds = reliability.timeout
+        options.describeTimeout = { "--timeout \(Int($0))" }
+        options.nonFiniteGradients = skipNonFinite ? .skip : .stop
+        return options
     }
 
     public var datasetChoice: DatasetChoice {

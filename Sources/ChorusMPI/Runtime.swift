@@ -1,4 +1,5 @@
 import CMPI
+import Communication
 
 #if canImport(Glibc)
 import Glibc
@@ -28,6 +29,13 @@ public enum ThreadLevel: Int, Comparable, Sendable, CustomStringConvertible {
 
     public static func < (a: ThreadLevel, b: ThreadLevel) -> Bool { a.rawValue < b.rawValue }
 
+    /// What to tell the user when MPI grants less than the program needs, or nil.
+    public static func shortfall(granted: ThreadLevel, required: ThreadLevel, because why: String) -> String? {
+        guard granted < required else { return nil }
+        return "the MPI library granted \(granted) but Chorus needs \(required) (\(why)); " +
+            "use an MPI built with thread support (Open MPI and MPICH provide it by default)"
+    }
+
     public var description: String {
         switch self {
         case .single: "MPI_THREAD_SINGLE"
@@ -40,31 +48,32 @@ public enum ThreadLevel: Int, Comparable, Sendable, CustomStringConvertible {
 
 /// Process-wide MPI state: start-up, shut-down and the job-ending abort.
 public enum MPIRuntime {
-    /// Starts MPI, asking for `requested` and failing (on every rank) if the library
-    /// grants less than `required`. Returns the world communicator.
+    /// Starts MPI with the thread level the program uses, and ends the job on every
+    /// rank with a clear message if the library grants less (`why` says what needs
+    /// it). Returns the world communicator.
     ///
     /// A single process started without `mpirun` is a world of size 1 (MPI singleton
     /// start-up), so every tool runs the same code path at 1..N ranks.
     @discardableResult
-    public static func initialize(requested: ThreadLevel = .multiple,
-                                  required: ThreadLevel = .funneled) -> Communicator {
+    public static func initialize(requiring required: ThreadLevel, because why: String) -> MPICommunicator {
         var provided: Int32 = 0
-        let code = MPI_Init_thread(nil, nil, requested.mpiValue, &provided)
+        let code = MPI_Init_thread(nil, nil, required.mpiValue, &provided)
         if code != MPI_SUCCESS {
-            fputs("chorus: MPI_Init_thread failed with error code \(code)\n", stderr)
+            writeToStandardError("chorus: MPI_Init_thread failed with error code \(code)\n")
             exit(1)
         }
         check(MPI_Comm_set_errhandler(chorus_comm_world(), chorus_errors_return()), "MPI_Comm_set_errhandler")
         let granted = ThreadLevel(mpiValue: provided)
         grantedThreadLevel = granted
-        let world = Communicator.world
-        if granted < required {
-            abort("MPI granted \(granted) but Chorus needs at least \(required)")
+        if let problem = ThreadLevel.shortfall(granted: granted, required: required, because: why) {
+            abort(problem)
         }
-        return world
+        return MPICommunicator.world
     }
 
     /// The thread level MPI granted at `initialize`.
+    // nonisolated(unsafe): written once by `initialize`, before the program starts
+    // any thread that could read it.
     nonisolated(unsafe) public private(set) static var grantedThreadLevel: ThreadLevel = .single
 
     public static var isInitialized: Bool {
@@ -91,16 +100,13 @@ public enum MPIRuntime {
     public static func abort(_ message: String, code: Int32 = 1) -> Never {
         var rank: Int32 = -1
         if isInitialized && !isFinalized { MPI_Comm_rank(chorus_comm_world(), &rank) }
-        fputs("chorus [rank \(rank)]: \(message)\n", stderr)
-        fflush(stderr)
-        if isInitialized && !isFinalized {
+        writeToStandardError("chorus [rank \(rank)]: \(message)\n")
+                if isInitialized && !isFinalized {
             MPI_Abort(chorus_comm_world(), code == 0 ? 1 : code)
         }
         exit(code == 0 ? 1 : code)
     }
 
-    /// Seconds on MPI's wall clock.
-    public static func wallTime() -> Double { MPI_Wtime() }
 
     /// The name of the host this rank runs on.
     public static var processorName: String {

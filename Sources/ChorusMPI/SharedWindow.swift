@@ -1,4 +1,5 @@
 import CMPI
+import Communication
 
 /// Memory that every rank of a communicator maps: an MPI-3 shared-memory window
 /// (`MPI_Win_allocate_shared`). Each rank owns `bytesPerRank` bytes and can read and
@@ -6,38 +7,37 @@ import CMPI
 ///
 /// All ranks of the communicator must share memory (one node). Creating and freeing
 /// the window are collective: every rank creates it at the same point, and frees it
-/// when the last reference goes away, which must also happen at the same point on
-/// every rank (owners such as `Allreducer` live as long as the training run).
-public final class SharedWindow {
+/// with `release()` at the same point. `deinit` does not free it (`MPI_Win_free` is
+/// collective); a window never released is freed by `MPI_Finalize`.
+final class SharedWindow: SharedMemory, @unchecked Sendable {
+    // @unchecked Sendable: the bases are immutable after init; what the ranks write
+    // into the memory is synchronised by its users (acquire/release flags).
     private var handle: MPI_Win?
-    public let communicator: Communicator
-    public let bytesPerRank: Int
+    let bytesPerRank: Int
     private var bases: [UnsafeMutableRawPointer] = []
 
-    public init(communicator: Communicator, bytesPerRank: Int, file: StaticString = #fileID, line: UInt = #line) {
-        self.communicator = communicator
+    init(communicator: MPICommunicator, bytesPerRank: Int, at location: SourceLocation) {
         self.bytesPerRank = bytesPerRank
         var mine: UnsafeMutableRawPointer?
         withUnsafeMutablePointer(to: &mine) { pointer in
             check(MPI_Win_allocate_shared(MPI_Aint(bytesPerRank), 1, chorus_info_null(), communicator.handle, pointer, &handle),
-                  "MPI_Win_allocate_shared", file: file, line: line)
+                  "MPI_Win_allocate_shared", at: location)
         }
         for rank in 0..<communicator.size {
             var size: MPI_Aint = 0
             var unit: Int32 = 0
             var base: UnsafeMutableRawPointer?
             withUnsafeMutablePointer(to: &base) { pointer in
-                check(MPI_Win_shared_query(handle, Int32(rank), &size, &unit, pointer), "MPI_Win_shared_query",
-                      file: file, line: line)
+                check(MPI_Win_shared_query(handle, Int32(rank), &size, &unit, pointer), "MPI_Win_shared_query", at: location)
             }
             bases.append(base!)
         }
     }
 
-    /// The start of `rank`'s part, mapped into this process.
-    public func base(of rank: Int) -> UnsafeMutableRawPointer { bases[rank] }
+    func base(of rank: Int) -> UnsafeMutableRawPointer { bases[rank] }
 
-    deinit {
-        if handle != nil { check(MPI_Win_free(&handle), "MPI_Win_free") }
+    func release() {
+        guard handle != nil, !MPIRuntime.isFinalized else { return }
+        check(MPI_Win_free(&handle), "MPI_Win_free")
     }
 }

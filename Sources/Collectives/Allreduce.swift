@@ -1,4 +1,4 @@
-import ChorusMPI
+import Communication
 
 /// The all-reduce implementations a caller can choose from.
 public enum AllreduceAlgorithm: String, Sendable, CaseIterable {
@@ -13,7 +13,7 @@ public enum AllreduceAlgorithm: String, Sendable, CaseIterable {
     /// Through a shared-memory window, no messages (`SharedMemoryAllreduce`). On
     /// several nodes: the hierarchical algorithm, whose node stages use shared memory.
     case sharedMemory = "shared-memory"
-    /// The MPI library's own `MPI_Allreduce`: the baseline.
+    /// The transport's own all-reduce (`MPI_Allreduce` on MPI ranks): the baseline.
     case mpi
 }
 
@@ -67,7 +67,7 @@ public enum AllreducePolicy {
 /// All-reduces over a communicator with any algorithm, keeping the node layout the
 /// hierarchical algorithm and `auto` need (computed once: splitting is collective).
 public final class Allreducer {
-    public let world: Communicator
+    public let world: any Communicator
     public let layout: NodeLayout
     /// Segment size of the pipelined ring (`RingSchedule.defaultSegmentBytes`); must be
     /// the same on every rank.
@@ -77,7 +77,7 @@ public final class Allreducer {
 
     /// Collective: every rank of `world` must create it at the same point, and release
     /// it at the same point (the shared window is freed collectively).
-    public init(world: Communicator, ranksPerNode: Int? = nil, ringSegmentBytes: Int = RingSchedule.defaultSegmentBytes,
+    public init(world: any Communicator, ranksPerNode: Int? = nil, ringSegmentBytes: Int = RingSchedule.defaultSegmentBytes,
                 sharedMemoryPieceBytes: Int = SharedMemoryAllreduce.defaultPieceBytes, useSharedMemory: Bool = true) {
         self.world = world
         self.ringSegmentBytes = ringSegmentBytes
@@ -85,6 +85,13 @@ public final class Allreducer {
         let windowed = useSharedMemory && layout.nodesShareMemory && layout.largestNode > 1
         nodeMemory = windowed ? SharedMemoryAllreduce(node: layout.node, worldRank: world.rank,
                                                        pieceBytes: sharedMemoryPieceBytes) : nil
+    }
+
+    /// Frees the shared window and the node groups. Collective, like creation: every
+    /// rank calls it at the same point, after its last all-reduce.
+    public func release() {
+        nodeMemory?.release()
+        layout.release()
     }
 
     /// The algorithm that runs for `algorithm` (resolving `auto`) at this size.
@@ -112,7 +119,7 @@ public final class Allreducer {
             recursiveDoublingAllreduce(buffer, reduction, over: world)
         case .mpi:
             guard buffer.count > 0 else { return }
-            world.mpiAllreduce(buffer, op: .sum)
+            world.allreduce(buffer, op: .sum)
             if reduction == .average && world.size > 1 { Kernels.scale(buffer, by: 1 / T(world.size)) }
         }
     }

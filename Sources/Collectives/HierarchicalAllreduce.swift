@@ -1,4 +1,4 @@
-import ChorusMPI
+import Communication
 
 /// Hierarchical all-reduce for ranks spread over nodes:
 ///

@@ -1,4 +1,4 @@
-import ChorusMPI
+import Communication
 
 #if canImport(Glibc)
 import Glibc
@@ -14,11 +14,11 @@ import Glibc
 public final class NodeLayout {
     public static let environmentVariable = "CHORUS_RANKS_PER_NODE"
 
-    public let world: Communicator
+    public let world: any Communicator
     /// The ranks on this rank's node, ordered by world rank.
-    public let node: Communicator
+    public let node: any Communicator
     /// The node leaders; nil on ranks that are not a leader.
-    public let leaders: Communicator?
+    public let leaders: (any Communicator)?
     public let nodeCount: Int
     /// Ranks per node, largest and smallest.
     public let largestNode: Int
@@ -28,27 +28,33 @@ public final class NodeLayout {
     public let nodesShareMemory: Bool
 
     /// Collective: every rank of `world` must call it.
-    public init(world: Communicator, ranksPerNode: Int? = nil) {
+    public init(world: any Communicator, ranksPerNode: Int? = nil) {
         self.world = world
         let forced = ranksPerNode ?? getenv(Self.environmentVariable).flatMap { Int(String(cString: $0)) }
         let machine = world.splitByNode()
         if let k = forced, k >= 1 {
-            node = world.split(color: world.rank / k, key: world.rank)
+            node = world.split(color: world.rank / k, key: world.rank)!
             // A forced node shares memory if all its ranks are on one machine: same
             // lowest world rank among the ranks sharing memory with them.
-            let machineID = machine.mpiAllreduce(Int32(world.rank), op: .min)
-            let sameMachine = node.mpiAllreduce(machineID, op: .min) == node.mpiAllreduce(machineID, op: .max)
+            let machineID = machine.allreduce(Int32(world.rank), op: .min)
+            let sameMachine = node.allreduce(machineID, op: .min) == node.allreduce(machineID, op: .max)
             nodesShareMemory = world.allAgree(sameMachine)
+            machine.release()
         } else {
             node = machine
             nodesShareMemory = true
         }
         let isLeader = node.rank == 0
-        let leaderGroup = world.split(color: isLeader ? 0 : 1, key: world.rank)
-        leaders = isLeader ? leaderGroup : nil
-        nodeCount = Int(world.mpiAllreduce(Int32(isLeader ? 1 : 0), op: .sum))
-        largestNode = Int(world.mpiAllreduce(Int32(node.size), op: .max))
-        smallestNode = Int(world.mpiAllreduce(Int32(node.size), op: .min))
+        leaders = world.split(color: isLeader ? 0 : nil, key: world.rank)
+        nodeCount = Int(world.allreduce(Int32(isLeader ? 1 : 0), op: .sum))
+        largestNode = Int(world.allreduce(Int32(node.size), op: .max))
+        smallestNode = Int(world.allreduce(Int32(node.size), op: .min))
+    }
+
+    /// Frees the node and leader groups. Collective over `world`, like creation.
+    public func release() {
+        node.release()
+        leaders?.release()
     }
 
     public var description: String {

@@ -1,4 +1,4 @@
-import ChorusMPI
+import Communication
 
 /// Latency-optimal all-reduce for small messages: recursive doubling, with the
 /// standard fold-in for rank counts that are not powers of two (as in MPICH).
@@ -22,16 +22,15 @@ import ChorusMPI
 /// commutative), so every rank ends with bitwise the same result. Each message
 /// carries the sender's element count in a two-element header, so ranks passing
 /// different lengths are caught at their first exchange, at no extra round trip.
-@_specialize(exported: true, where T == Float, G == Communicator)
-@_specialize(exported: true, where T == Double, G == Communicator)
-public func recursiveDoublingAllreduce<T: CollectiveScalar, G: PointToPoint>(_ buffer: UnsafeMutableBufferPointer<T>,
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func recursiveDoublingAllreduce<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>,
                                                                               _ reduction: Reduction = .sum,
-                                                                              over group: G) {
-    let p = group.size, r = group.rank, n = buffer.count
+                                                                              over group: any Communicator) {
+    let p = group.size, n = buffer.count
     guard p > 1 else { return }
     var powerOfTwo = 1
     while powerOfTwo * 2 <= p { powerOfTwo *= 2 }
-    let extra = p - powerOfTwo
 
     // Messages are [count low 24 bits, count high bits, data…]: both halves are exact in a Float.
     let header = 2
@@ -43,8 +42,8 @@ public func recursiveDoublingAllreduce<T: CollectiveScalar, G: PointToPoint>(_ b
 }
 
 /// The three phases, with message buffers of n + 2 elements (header, then data).
-private func recursiveDoubling<T: CollectiveScalar, G: PointToPoint>(_ buffer: UnsafeMutableBufferPointer<T>,
-                                                                      _ reduction: Reduction, over group: G, powerOfTwo: Int,
+private func recursiveDoubling<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>,
+                                                                      _ reduction: Reduction, over group: any Communicator, powerOfTwo: Int,
                                                                       outgoing: UnsafeMutableBufferPointer<T>,
                                                                       incoming: UnsafeMutableBufferPointer<T>) {
     let p = group.size, r = group.rank, n = buffer.count

@@ -1,4 +1,4 @@
-import ChorusMPI
+import Communication
 
 /// How the values of the ranks are combined.
 public enum Reduction: String, Sendable, CaseIterable {
@@ -9,7 +9,7 @@ public enum Reduction: String, Sendable, CaseIterable {
 }
 
 /// The element types Chorus's collectives reduce.
-public typealias CollectiveScalar = MPIScalar & BinaryFloatingPoint & SIMDScalar
+public typealias CollectiveScalar = MessageScalar & BinaryFloatingPoint & SIMDScalar
 
 /// The arithmetic kept out of the communication loops (baidu-allreduce's `reduce`),
 /// written over SIMD vectors of 64 bytes so the reduction keeps up with memory.

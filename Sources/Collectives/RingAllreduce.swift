@@ -1,4 +1,4 @@
-import ChorusMPI
+import Communication
 
 /// Bandwidth-optimal ring all-reduce, pipelined: a reduce-scatter followed by an
 /// all-gather around the ring `0 → 1 → … → p-1 → 0` (after baidu-allreduce), with each
@@ -34,10 +34,10 @@ import ChorusMPI
 ///
 /// Every rank must pass the same count: the ring neighbours compare counts first and
 /// a mismatch ends the job naming the ranks. One rank returns at once.
-@_specialize(exported: true, where T == Float, G == Communicator)
-@_specialize(exported: true, where T == Double, G == Communicator)
-public func ringAllreduce<T: CollectiveScalar, G: PointToPoint>(_ buffer: UnsafeMutableBufferPointer<T>,
-                                                                 _ reduction: Reduction = .sum, over group: G,
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func ringAllreduce<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>,
+                                                                 _ reduction: Reduction = .sum, over group: any Communicator,
                                                                  segmentBytes: Int = RingSchedule.defaultSegmentBytes) {
     group.checkSameLengthAsNeighbours(buffer.count, operation: "ring all-reduce")
     let schedule = RingSchedule(count: buffer.count, ranks: group.size, rank: group.rank,
@@ -48,11 +48,11 @@ public func ringAllreduce<T: CollectiveScalar, G: PointToPoint>(_ buffer: Unsafe
 /// Ring reduce-scatter: afterwards rank r holds the reduced chunk `Chunking(count:
 /// buffer.count, parts: p).range(r)` of the buffer (the rest is scratch). Returns
 /// that range. Cost: (p-1)/p · n·w bytes sent per rank.
-@_specialize(exported: true, where T == Float, G == Communicator)
-@_specialize(exported: true, where T == Double, G == Communicator)
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
 @discardableResult
-public func ringReduceScatter<T: CollectiveScalar, G: PointToPoint>(_ buffer: UnsafeMutableBufferPointer<T>,
-                                                                     _ reduction: Reduction = .sum, over group: G,
+public func ringReduceScatter<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>,
+                                                                     _ reduction: Reduction = .sum, over group: any Communicator,
                                                                      segmentBytes: Int = RingSchedule.defaultSegmentBytes) -> Range<Int> {
     group.checkSameLengthAsNeighbours(buffer.count, operation: "ring reduce-scatter")
     let schedule = RingSchedule(count: buffer.count, ranks: group.size, rank: group.rank,
@@ -64,9 +64,9 @@ public func ringReduceScatter<T: CollectiveScalar, G: PointToPoint>(_ buffer: Un
 /// Ring all-gather: rank r provides chunk `Chunking(count: buffer.count, parts:
 /// p).range(r)` in place and receives every other chunk. Cost: (p-1)/p · n·w bytes
 /// sent per rank.
-@_specialize(exported: true, where T == Float, G == Communicator)
-@_specialize(exported: true, where T == Double, G == Communicator)
-public func ringAllgather<T: CollectiveScalar, G: PointToPoint>(_ buffer: UnsafeMutableBufferPointer<T>, over group: G,
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func ringAllgather<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>, over group: any Communicator,
                                                                  segmentBytes: Int = RingSchedule.defaultSegmentBytes) {
     group.checkSameLengthAsNeighbours(buffer.count, operation: "ring all-gather")
     let schedule = RingSchedule(count: buffer.count, ranks: group.size, rank: group.rank,
@@ -117,8 +117,8 @@ public struct RingSchedule {
         return (chunk.lowerBound + part.lowerBound)..<(chunk.lowerBound + part.upperBound)
     }
 
-    func run<T: CollectiveScalar, G: PointToPoint>(_ buffer: UnsafeMutableBufferPointer<T>, steps: Range<Int>,
-                                                   _ reduction: Reduction, over group: G) {
+    func run<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>, steps: Range<Int>,
+                                                   _ reduction: Reduction, over group: any Communicator) {
         guard ranks > 1, chunks.count > 0, !steps.isEmpty else { return }
         // Two scratch buffers for incoming reduce-scatter chunks (step parity); the
         // all-gather half receives straight into the buffer and needs none.
@@ -128,9 +128,9 @@ public struct RingSchedule {
         }
     }
 
-    private func run<T: CollectiveScalar, G: PointToPoint>(_ buffer: UnsafeMutableBufferPointer<T>,
+    private func run<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>,
                                                            scratch: UnsafeMutableBufferPointer<T>, steps: Range<Int>,
-                                                           _ reduction: Reduction, over group: G) {
+                                                           _ reduction: Reduction, over group: any Communicator) {
         let right = mod(rank + 1), left = mod(rank - 1)
         let tag = CollectiveTag.ring
         let lastReduceStep = ranks - 2

@@ -1,4 +1,4 @@
-import ChorusMPI
+import Communication
 
 /// Collectives with a root: broadcast from it and reduce to it.
 
@@ -8,9 +8,9 @@ import ChorusMPI
 ///
 ///     tree:              T = ⌈log2 p⌉·(α + n·w·β)
 ///     scatter+allgather: T ≈ (p−1)·α·2 + 2·(p−1)/p·n·w·β
-@_specialize(exported: true, where T == Float, G == Communicator)
-@_specialize(exported: true, where T == Double, G == Communicator)
-public func broadcast<T: CollectiveScalar, G: PointToPoint>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int, over group: G) {
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func broadcast<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int, over group: any Communicator) {
     let p = group.size
     precondition((0..<p).contains(root), "broadcast root \(root) is not a rank of a group of \(p)")
     group.checkSameLengthAsNeighbours(buffer.count, operation: "broadcast")
@@ -32,10 +32,10 @@ public enum BroadcastTuning {
 /// Reduce to `root`: a ring reduce-scatter, then every rank sends its reduced chunk to
 /// the root. Each rank sends (p−1)/p·n·w + n·w/p bytes; the root receives n·w·(p−1)/p.
 /// Other ranks' buffers are left holding partial sums.
-@_specialize(exported: true, where T == Float, G == Communicator)
-@_specialize(exported: true, where T == Double, G == Communicator)
-public func reduce<T: CollectiveScalar, G: PointToPoint>(_ buffer: UnsafeMutableBufferPointer<T>, _ reduction: Reduction = .sum,
-                                                         root: Int, over group: G,
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func reduce<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>, _ reduction: Reduction = .sum,
+                                                         root: Int, over group: any Communicator,
                                                          segmentBytes: Int = RingSchedule.defaultSegmentBytes) {
     let p = group.size
     precondition((0..<p).contains(root), "reduce root \(root) is not a rank of a group of \(p)")
@@ -54,7 +54,7 @@ public func reduce<T: CollectiveScalar, G: PointToPoint>(_ buffer: UnsafeMutable
 }
 
 /// Binomial-tree broadcast over ranks renumbered so the root is 0.
-func treeBroadcast<T: CollectiveScalar, G: PointToPoint>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int, over group: G) {
+func treeBroadcast<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int, over group: any Communicator) {
     let p = group.size
     let relative = (group.rank - root + p) % p
     var mask = 1
@@ -77,7 +77,7 @@ func treeBroadcast<T: CollectiveScalar, G: PointToPoint>(_ buffer: UnsafeMutable
 }
 
 /// The root sends chunk i of the buffer to rank i.
-func scatter<T: CollectiveScalar, G: PointToPoint>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int, over group: G) {
+func scatter<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int, over group: any Communicator) {
     let chunks = Chunking(count: buffer.count, parts: group.size)
     if group.rank == root {
         let sends = (0..<group.size).filter { $0 != root }.map { destination in

@@ -1,5 +1,5 @@
 import CAtomics
-import ChorusMPI
+import Communication
 
 #if canImport(Glibc)
 import Glibc
@@ -67,7 +67,9 @@ public final class SharedMemoryAllreduce {
     /// Epoch in the first cache line, the two count slots in the second.
     static let controlBytes = 128
 
-    let window: SharedWindow
+    let window: any SharedMemory
+    /// The node's ranks: driven for progress while waiting, and named in errors.
+    let node: any Communicator
     public let rank: Int
     public let ranks: Int
     public let pieceBytes: Int
@@ -78,16 +80,20 @@ public final class SharedMemoryAllreduce {
 
     /// Collective over `node`, whose ranks must share memory; `worldRank` is this
     /// rank's number in the job, used to name ranks in errors.
-    public init(node: Communicator, worldRank: Int, pieceBytes: Int = defaultPieceBytes) {
+    public init(node: any Communicator, worldRank: Int, pieceBytes: Int = defaultPieceBytes) {
         precondition(pieceBytes >= 64 && pieceBytes % 64 == 0, "piece size must be a positive multiple of 64 bytes")
         rank = node.rank
         ranks = node.size
         worldRanks = node.allgather(Int64(worldRank)).map { Int($0) }
         self.pieceBytes = pieceBytes
-        window = SharedWindow(communicator: node, bytesPerRank: Self.controlBytes + 2 * pieceBytes)
+        self.node = node
+        window = node.allocateSharedMemory(bytesPerRank: Self.controlBytes + 2 * pieceBytes)
         memset(window.base(of: rank), 0, Self.controlBytes)
         node.barrier()  // every rank's flags are zero before anyone waits on them
     }
+
+    /// Frees the window. Collective over the node, like creation.
+    public func release() { window.release() }
 
     // MARK: Layout of a rank's part of the window
 
@@ -128,11 +134,11 @@ public final class SharedMemoryAllreduce {
                 // Keep MPI progressing once a wait gets long: a peer may be stuck in
                 // MPI_Wait on a send of an earlier collective that completes only when
                 // this rank's progress engine acknowledges it.
-                let now = monotonicNanoseconds()
+                let now = WallClock.nanoseconds()
                 if nextProgress == 0 {
                     nextProgress = now + Self.progressIntervalNanoseconds
                 } else if now >= nextProgress {
-                    window.communicator.progress()
+                    node.progress()
                     nextProgress = now + Self.progressIntervalNanoseconds
                 }
             }
@@ -143,7 +149,7 @@ public final class SharedMemoryAllreduce {
 
     private func checkCounts(_ counts: [Int64], _ count: Int, operation: String) {
         if let other = counts.firstIndex(where: { $0 != Int64(count) }) {
-            window.communicator.abort("\(operation): ranks disagree on the element count: rank \(worldRanks[rank]) has \(count), rank \(worldRanks[other]) has \(counts[other]); every rank must pass the same length")
+            node.abort("\(operation): ranks disagree on the element count: rank \(worldRanks[rank]) has \(count), rank \(worldRanks[other]) has \(counts[other]); every rank must pass the same length")
         }
     }
 
@@ -254,12 +260,4 @@ public final class SharedMemoryAllreduce {
             if rank != root, let piece { piece.update(from: slot(root, half: h, T.self), count: m) }
         }
     }
-}
-
-/// CLOCK_MONOTONIC in nanoseconds (a vDSO call, no system call).
-@inline(__always)
-func monotonicNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }

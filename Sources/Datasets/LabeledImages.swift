@@ -50,4 +50,10 @@ public struct DatasetSplits: Sendable {
     public let name: String
     public let train: LabeledImages
     public let test: LabeledImages
+
+    public init(name: String, train: LabeledImages, test: LabeledImages) {
+        self.name = name
+        self.train = train
+        self.test = test
+    }
 }

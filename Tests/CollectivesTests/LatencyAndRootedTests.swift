@@ -1,5 +1,6 @@
 import XCTest
 @testable import Collectives
+import ChorusTesting
 
 /// Recursive doubling, broadcast and reduce on threads standing in for ranks.
 final class RecursiveDoublingTests: XCTestCase {

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Collectives
+import ChorusTesting
 
 final class ChunkingTests: XCTestCase {
     func testChunksCoverTheBufferWithoutGapsAndDifferByAtMostOne() {
@@ -119,7 +120,7 @@ final class RingAllreduceTests: XCTestCase {
 /// Runs `body` on `ranks` threads standing in for ranks; rank r's buffer starts as
 /// `input(r, i)`. Returns every rank's buffer afterwards and all messages sent.
 func runOnFakeRanks(ranks: Int, count: Int, input: @escaping @Sendable (Int, Int) -> Double,
-                    _ body: @escaping @Sendable (UnsafeMutableBufferPointer<Double>, InProcessGroup.Member) -> Void)
+                    _ body: @escaping @Sendable (UnsafeMutableBufferPointer<Double>, InProcessCommunicator) -> Void)
     -> (results: [[Double]], messages: [InProcessGroup.Message]) {
     let group = InProcessGroup(size: ranks)
     let box = ResultBox(ranks: ranks)

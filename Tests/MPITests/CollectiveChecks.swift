@@ -1,4 +1,5 @@
 import ChorusMPI
+import Communication
 import Collectives
 import NeuralNet
 import Foundation
@@ -8,14 +9,14 @@ import Foundation
 /// A check passes only if it passes on every rank (the verdicts are combined with an
 /// all-reduce), and every rank must end with bitwise the same buffer.
 struct CollectiveChecks {
-    let world: Communicator
+    let world: any Communicator
     let allreducer: Allreducer
     var passed = 0
     var failed = 0
     /// `CHORUS_TEST_VERBOSE=1` names each check as it finishes, to find a hang.
     let verbose = ProcessInfo.processInfo.environment["CHORUS_TEST_VERBOSE"] == "1"
 
-    init(world: Communicator, ranksPerNode: Int? = nil, useSharedMemory: Bool = true) {
+    init(world: any Communicator, ranksPerNode: Int? = nil, useSharedMemory: Bool = true) {
         self.world = world
         allreducer = Allreducer(world: world, ranksPerNode: ranksPerNode, useSharedMemory: useSharedMemory)
     }
@@ -28,7 +29,7 @@ struct CollectiveChecks {
     }
 
     mutating func record(_ ok: Bool, _ name: String) {
-        if verbose && world.rank == 0 { print("check \(name)"); fflush(stdout) }
+        if verbose && world.rank == 0 { print("check \(name)"); flushStandardOutput() }
         let everywhere = world.allAgree(ok)
         if everywhere { passed += 1 } else { failed += 1 }
         if world.rank == 0 && !everywhere { print("FAIL \(name) at \(world.size) ranks, \(allreducer.layout.description)\(allreducer.nodeMemory == nil ? "" : ", shared window")") }
@@ -47,7 +48,7 @@ struct CollectiveChecks {
 
     func reference(_ input: [Float]) -> [Float] {
         var expected = input
-        expected.withUnsafeMutableBufferPointer { world.mpiAllreduce($0, op: .sum) }
+        expected.withUnsafeMutableBufferPointer { world.allreduce($0, op: .sum) }
         return expected
     }
 
@@ -55,8 +56,8 @@ struct CollectiveChecks {
     func identicalOnAllRanks(_ values: [Float]) -> Bool {
         var low = values.map(\.bitPattern).map { Int64($0) }
         var high = low
-        low.withUnsafeMutableBufferPointer { world.mpiAllreduce($0, op: .min) }
-        high.withUnsafeMutableBufferPointer { world.mpiAllreduce($0, op: .max) }
+        low.withUnsafeMutableBufferPointer { world.allreduce($0, op: .min) }
+        high.withUnsafeMutableBufferPointer { world.allreduce($0, op: .max) }
         return low == high
     }
 

@@ -1,7 +1,8 @@
 import ChorusMPI
+import Communication
 import Collectives
 import Foundation
-import Training
+import Persistence
 
 #if canImport(Glibc)
 import Glibc
@@ -20,7 +21,7 @@ import Glibc
 @main
 enum ChorusMPITests {
     static func main() {
-        let world = MPIRuntime.initialize()
+        let world = MPIRuntime.initialize(requiring: .funneled, because: "the checks run on the main thread")
         let arguments = Array(CommandLine.arguments.dropFirst())
         var failed = 0
         switch arguments.first {
@@ -61,7 +62,7 @@ enum ChorusMPITests {
             if world.rank == 0 { print("check-metrics: \(1 - failed) passed, \(failed) failed") }
         default:
             if world.rank == 0 {
-                fputs("usage: chorus-mpi-tests collectives | compare-models A B TOLERANCE | check-metrics FILE KEY[>=|=]VALUE...\n", stderr)
+                writeToStandardError("usage: chorus-mpi-tests collectives | compare-models A B TOLERANCE | check-metrics FILE KEY[>=|=]VALUE...\n")
             }
             failed = 1
         }

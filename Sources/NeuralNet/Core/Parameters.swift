@@ -31,6 +31,14 @@ public struct ParameterSlot: Sendable, Equatable {
     /// Index of the owning layer in the model.
     public let layerIndex: Int
 
+    public init(name: String, shape: [Int], offset: Int, layerIndex: Int) {
+        precondition(offset >= 0 && shape.allSatisfy { $0 >= 0 }, "a parameter slot needs a non-negative offset and shape")
+        self.name = name
+        self.shape = shape
+        self.offset = offset
+        self.layerIndex = layerIndex
+    }
+
     public var count: Int { shape.reduce(1, *) }
     public var range: Range<Int> { offset..<(offset + count) }
 }
@@ -47,9 +55,15 @@ public final class FlatParameters: @unchecked Sendable {
     public let values: UnsafeMutableBufferPointer<Float>
     public let gradients: UnsafeMutableBufferPointer<Float>
 
+    /// Buffers for `slots`, which must tile 0..<count in order without gaps.
     public init(slots: [ParameterSlot]) {
+        var next = 0
+        for slot in slots {
+            precondition(slot.offset == next, "parameter \(slot.name) starts at \(slot.offset), expected \(next): slots must be contiguous and in order")
+            next += slot.count
+        }
         self.slots = slots
-        let count = slots.last.map { $0.offset + $0.count } ?? 0
+        let count = next
         values = .allocate(capacity: count)
         values.initialize(repeating: 0)
         gradients = .allocate(capacity: count)
@@ -79,9 +93,59 @@ public final class FlatParameters: @unchecked Sendable {
     }
 }
 
+extension FlatParameters {
+    /// Lays out the parameters of `layers` in order (layer order, and within a layer
+    /// in declaration order), names them `layer.parameter`, and gives every layer its
+    /// window (`bind`): what any model made of `Layer`s needs, `Sequential` or not.
+    /// Values start at zero; initialise them with `initialize(layers:seed:)`.
+    public convenience init(binding layers: [Layer]) {
+        var slots: [ParameterSlot] = []
+        var offset = 0
+        for (index, layer) in layers.enumerated() {
+            for spec in layer.parameterSpecs {
+                slots.append(ParameterSlot(name: "\(layer.name).\(spec.name)", shape: spec.shape, offset: offset, layerIndex: index))
+                offset += spec.count
+            }
+        }
+        self.init(slots: slots)
+        for (index, layer) in layers.enumerated() {
+            let own = slots.filter { $0.layerIndex == index }
+            let start = own.first?.offset ?? 0, count = own.reduce(0) { $0 + $1.count }
+            layer.bind(ParameterView(values: values.baseAddress! + start, gradients: gradients.baseAddress! + start, count: count))
+        }
+    }
+
+    /// Draws every parameter of `layers` (laid out by `init(binding:)`) from its
+    /// initialiser, in slot order, from one generator seeded with `seed`: the same
+    /// values on every rank.
+    public func initialize(layers: [Layer], seed: UInt64) {
+        var generator = SeededGenerator(seed: seed, stream: 0x1417)
+        var slotIndex = 0
+        for layer in layers {
+            for spec in layer.parameterSpecs {
+                let slot = slots[slotIndex]
+                slotIndex += 1
+                switch spec.initializer {
+                case .zeros:
+                    for i in slot.range { values[i] = 0 }
+                case .uniform(let bound):
+                    for i in slot.range { values[i] = generator.nextFloat(bound: bound) }
+                }
+            }
+        }
+        zeroGradients()
+    }
+}
+
 /// A layer's window onto its own parameters in the flat buffers.
 public struct ParameterView {
     public let values: UnsafeMutablePointer<Float>
     public let gradients: UnsafeMutablePointer<Float>
     public let count: Int
+
+    public init(values: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>, count: Int) {
+        self.values = values
+        self.gradients = gradients
+        self.count = count
+    }
 }

@@ -47,3 +47,18 @@ public enum SoftmaxCrossEntropy {
         }
     }
 }
+
+/// A training loss over a batch of model outputs and integer labels: the mean loss
+/// and its gradient with respect to the outputs.
+public protocol LossFunction: Sendable {
+    func lossAndGradient(logits: Tensor, labels: [Int32]) -> (loss: Double, gradient: Tensor)
+}
+
+/// Mean softmax cross-entropy (PyTorch's `CrossEntropyLoss`): the default loss.
+public struct SoftmaxCrossEntropyLoss: LossFunction {
+    public init() {}
+
+    public func lossAndGradient(logits: Tensor, labels: [Int32]) -> (loss: Double, gradient: Tensor) {
+        SoftmaxCrossEntropy.lossAndGradient(logits: logits, labels: labels)
+    }
+}

@@ -21,48 +21,21 @@ public final class Sequential {
         self.layers = layers
         self.inputShape = inputShape
         var shapes = [inputShape]
-        var slots: [ParameterSlot] = []
-        var ranges: [Range<Int>] = []
-        var offset = 0
-        for (index, layer) in layers.enumerated() {
-            shapes.append(try layer.outputShape(for: shapes.last!))
-            let start = offset
-            for spec in layer.parameterSpecs {
-                slots.append(ParameterSlot(name: "\(layer.name).\(spec.name)", shape: spec.shape,
-                                           offset: offset, layerIndex: index))
-                offset += spec.count
-            }
-            ranges.append(start..<offset)
-        }
+        for layer in layers { shapes.append(try layer.outputShape(for: shapes.last!)) }
         self.shapes = shapes
-        self.layerRanges = ranges
-        parameters = FlatParameters(slots: slots)
-        for (index, layer) in layers.enumerated() {
-            let range = ranges[index]
-            layer.bind(ParameterView(values: parameters.values.baseAddress! + range.lowerBound,
-                                     gradients: parameters.gradients.baseAddress! + range.lowerBound,
-                                     count: range.count))
+        parameters = FlatParameters(binding: layers)
+        var offset = 0
+        layerRanges = layers.map { layer in
+            let start = offset
+            offset += layer.parameterSpecs.reduce(0) { $0 + $1.count }
+            return start..<offset
         }
         initialize(seed: seed)
     }
 
     /// Draws every parameter from its initialiser, in slot order, from one generator.
     public func initialize(seed: UInt64) {
-        var generator = SeededGenerator(seed: seed, stream: 0x1417)
-        var slotIndex = 0
-        for layer in layers {
-            for spec in layer.parameterSpecs {
-                let slot = parameters.slots[slotIndex]
-                slotIndex += 1
-                switch spec.initializer {
-                case .zeros:
-                    for i in slot.range { parameters.values[i] = 0 }
-                case .uniform(let bound):
-                    for i in slot.range { parameters.values[i] = generator.nextFloat(bound: bound) }
-                }
-            }
-        }
-        parameters.zeroGradients()
+        parameters.initialize(layers: layers, seed: seed)
     }
 
     public var outputShape: [Int] { shapes.last! }

@@ -1,0 +1,60 @@
+import Coordination
+import DataParallel
+import PipelineParallel
+import PipelineSchedules
+import TrainingLoop
+
+/// Library errors in the terms of the command line: the library names settings in
+/// its own words ("the micro-batches per batch"); a user of `pipe-train` set them
+/// with flags (`--microbatches`), so messages name the flags.
+public enum CommandLineMessages {
+    /// The flags that set each agreed configuration field.
+    static let flags: [String: String] = [
+        TrainingField.seed: "--seed",
+        TrainingField.runLength: "--epochs/--steps",
+        TrainingField.checkpoints: "--checkpoint-dir/--resume",
+        TrainingField.outputs: "--save-model/--metrics-json/--trace",
+        DataParallelField.batchPerRank: "--batch-size",
+        DataParallelField.accumulation: "--accumulate",
+        DataParallelField.algorithm: "--allreduce",
+        DataParallelField.bucketCap: "--bucket-mb",
+        DataParallelField.overlap: "--no-overlap",
+        PipelineField.microbatches: "--microbatches",
+        PipelineField.schedule: "--schedule",
+        PipelineField.batchSize: "--batch-size",
+    ]
+
+    public static func describe(_ error: any Error) -> String {
+        switch error {
+        case let mismatch as ConfigurationMismatch:
+            guard let field = mismatch.field else { return "\(mismatch)" }
+            return "ranks disagree on \(flags[field] ?? field): rank \(mismatch.firstRank) has \(mismatch.firstValue), "
+                + "rank \(mismatch.otherRank) has \(mismatch.otherValue); start every rank with the same flags and data"
+        case let failure as GroupFailure:
+            return failure.error.map(describe) ?? "\(failure)"
+        case let gradient as NonFiniteGradient:
+            return "\(gradient); lower --lr, or pass --skip-nonfinite to skip such steps"
+        case let accumulation as AccumulationExceedsEpoch:
+            return "--accumulate \(accumulation.accumulate) needs \(accumulation.accumulate) global batches of "
+                + "\(accumulation.globalBatch) per epoch; \(accumulation.dataset) has \(accumulation.stepsPerEpoch)"
+        case let setup as PipelineSetupError:
+            switch setup {
+            case .ranksNotMultipleOfStages(let ranks, let stages):
+                return "\(ranks) ranks cannot form pipelines of --stages \(stages): the number of ranks must be a multiple of the stages"
+            case .batchNotDivisible(let batch, let microbatches):
+                return "--batch-size \(batch) is not divisible by --microbatches \(microbatches)"
+            case .splitStageCount(let given, let stages):
+                return "--split gives \(given) stages but --stages is \(stages)"
+            }
+        case let partition as PartitionError:
+            switch partition {
+            case .noStages: return "--stages must be at least 1"
+            case .tooFewLayers: return "\(partition)"
+            case .invalidStarts(let starts, let layers):
+                return "--split \(PartitionError.list(starts)) \(PartitionError.rule(layers))"
+            }
+        default:
+            return "\(error)"
+        }
+    }
+}

@@ -1,0 +1,18 @@
+import Communication
+import NeuralNet
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One BLAS thread per core this rank can call its own: ranks sharing a node split its
+/// cores instead of oversubscribing them. The real node (ranks sharing memory), not a
+/// simulated grouping, decides how many ranks compete for the cores. Collective.
+func configureBLASThreads(requested: Int?, world: any Communicator) {
+    let node = world.splitByNode()
+    let local = node.size
+    node.release()
+    BLAS.setThreads(requested ?? max(1, onlineCores() / local))
+}
+
+func onlineCores() -> Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }

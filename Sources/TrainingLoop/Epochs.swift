@@ -1,0 +1,66 @@
+import Communication
+import Coordination
+
+extension TrainingLoop {
+    /// Epochs of steps from the current position to the end of the run, each epoch
+    /// followed by an evaluation.
+    func train(_ run: PreparedRun, _ progress: inout Progress) throws {
+        let firstEpoch = progress.epoch
+        for epoch in firstEpoch..<options.epochs where progress.summary.steps < run.totalSteps {
+            strategy.beginEpoch(epoch)
+            let epochStart = WallClock.seconds()
+            let firstStep = epoch == firstEpoch ? progress.stepInEpoch : 0
+            for stepInEpoch in firstStep..<run.plan.stepsPerEpoch where progress.summary.steps < run.totalSteps {
+                try step(run, &progress, epoch: epoch, stepInEpoch: stepInEpoch)
+            }
+            progress.summary.trainSeconds += WallClock.seconds() - epochStart
+            progress.summary.testAccuracy = try evaluate(run, after: epoch, started: epochStart)
+            progress.window.restart()
+        }
+    }
+
+    func step(_ run: PreparedRun, _ progress: inout Progress, epoch: Int, stepInEpoch: Int) throws {
+        let steps = progress.summary.steps
+        FaultInjection.check(rank: rank, step: steps)
+        let outcome = try strategy.step(StepContext(epoch: epoch, stepInEpoch: stepInEpoch, step: steps,
+                                                    learningRate: run.schedule.rate(atStep: steps)))
+        progress.summary.steps += 1
+        progress.summary.samples += run.plan.globalBatch
+        if outcome.skipped { progress.summary.skippedSteps += 1 }
+        try checkpointIfDue(run, progress, epoch: epoch, stepInEpoch: stepInEpoch)
+        progress.window.add(outcome.loss)
+
+        let done = progress.summary.steps
+        if done % options.logEvery == 0 || done == run.totalSteps || stepInEpoch == run.plan.stepsPerEpoch - 1 {
+            progress.summary.finalLoss = reportedLoss(run, progress.window, afterStep: done)
+            let rate = Double(progress.window.steps * run.plan.globalBatch) / progress.window.seconds
+            ConsoleLog.progress("epoch \(epoch + 1)/\(options.epochs) step \(stepInEpoch + 1)/\(run.plan.stepsPerEpoch) "
+                                + "loss \(format(progress.summary.finalLoss, 4)) samples/s \(Int(rate.rounded()))", rank: rank)
+            progress.window.restart()
+        }
+    }
+
+    /// The window's loss as the strategy says to combine it.
+    func reportedLoss(_ run: PreparedRun, _ window: LogWindow, afterStep step: Int) -> Double {
+        switch run.plan.lossReporting {
+        case .mean(let group, let contributors):
+            run.watchdog.waiting(for: "the loss all-reduce after step \(step)") {
+                group.allreduce(window.meanLoss, op: .sum) / Double(contributors)
+            }
+        case .local:
+            window.meanLoss
+        }
+    }
+
+    /// Test accuracy of the model as it is now.
+    func evaluate(_ run: PreparedRun, after epoch: Int?, started: Double) throws -> Double {
+        let target = try strategy.prepareEvaluation()
+        let what = epoch.map { "the evaluation after epoch \($0 + 1)" } ?? "the final evaluation"
+        let accuracy = run.watchdog.waiting(for: what) { evaluateAccuracy(target.model, on: run.data.test, over: target.group) }
+        if let epoch {
+            ConsoleLog.info("epoch \(epoch + 1) done: test accuracy \(format(accuracy * 100, 2))% on \(run.data.test.count) "
+                            + "images, \(format(WallClock.seconds() - started, 1)) s", rank: rank)
+        }
+        return accuracy
+    }
+}

@@ -1,0 +1,31 @@
+import Collectives
+import Communication
+import Datasets
+import NeuralNet
+
+/// A model that maps a batch of inputs to one score per class.
+public protocol Classifier: AnyObject {
+    /// Logits for `input` (no activations kept).
+    func predict(_ input: Tensor) -> Tensor
+}
+
+extension Sequential: Classifier {}
+
+/// Test accuracy, with the test set split across the group: rank r classifies the
+/// r-th contiguous block and the correct counts are summed, so evaluating costs each
+/// rank 1/p of the work and every rank gets the same answer.
+public func evaluateAccuracy(_ model: any Classifier, on data: LabeledImages, over group: any Communicator,
+                             batchSize: Int = 500) -> Double {
+    let block = Chunking(count: data.count, parts: group.size).range(group.rank)
+    var correct: Int64 = 0
+    var start = block.lowerBound
+    while start < block.upperBound {
+        let end = min(start + batchSize, block.upperBound)
+        let (images, labels) = data.batch(start..<end)
+        let predicted = SoftmaxCrossEntropy.predictions(model.predict(images))
+        for (p, l) in zip(predicted, labels) where p == l { correct += 1 }
+        start = end
+    }
+    let total = group.allreduce(correct, op: .sum)
+    return data.count == 0 ? 0 : Double(total) / Double(data.count)
+}

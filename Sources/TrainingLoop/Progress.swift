@@ -1,0 +1,33 @@
+import Communication
+
+/// Where a run is and what it has measured so far.
+struct Progress {
+    /// The next step to run: epoch and step within it.
+    var epoch = 0
+    var stepInEpoch = 0
+    var summary = TrainingLoop.Summary()
+    var window = LogWindow()
+}
+
+/// The losses and time since the last progress line.
+struct LogWindow {
+    private(set) var lossSum = 0.0
+    private(set) var steps = 0
+    private(set) var start = WallClock.seconds()
+
+    mutating func add(_ loss: Double) {
+        lossSum += loss
+        steps += 1
+    }
+
+    /// This rank's mean loss over the window.
+    var meanLoss: Double { steps > 0 ? lossSum / Double(steps) : .nan }
+
+    var seconds: Double { WallClock.seconds() - start }
+
+    mutating func restart() {
+        lossSum = 0
+        steps = 0
+        start = WallClock.seconds()
+    }
+}

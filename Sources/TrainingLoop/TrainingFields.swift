@@ -1,0 +1,11 @@
+/// Names of the configuration fields the ranks agree on, in the library's terms.
+/// The command line maps them to its flags when it reports a mismatch.
+public enum TrainingField {
+    public static let model = "the model"
+    public static let dataset = "the dataset"
+    public static let optimizer = "the optimizer"
+    public static let seed = "the seed"
+    public static let runLength = "the length of the run (epochs/steps)"
+    public static let checkpoints = "checkpointing (directory/resume)"
+    public static let outputs = "the output files (model/metrics/trace)"
+}

@@ -1,0 +1,3 @@
+import ChorusCLI
+
+PipeTrain.main()

@@ -1,0 +1,105 @@
+import ChorusCLI
+import ChorusTesting
+import Communication
+import Foundation
+import Persistence
+import XCTest
+
+/// Whole command lines, parsed and run in-process on fake ranks (swift-argument-
+/// parser's habit of testing commands by their arguments): validation messages,
+/// help, disagreeing ranks, and whole training runs against their oracle.
+final class CommandLineTests: XCTestCase {
+    /// Runs `arguments(rank)` as `Command` on `ranks` fake ranks; each rank's outcome.
+    func execute<Command: MPICommand>(_ command: Command.Type, ranks: Int,
+                                      _ arguments: @escaping @Sendable (Int) -> [String]) -> [CommandOutcome] {
+        let outcomes = Outcomes(count: ranks)
+        InProcessGroup(size: ranks).run(timeout: 600) { rank in
+            outcomes.set(rank.rank, Command.execute(arguments(rank.rank), world: rank))
+        }
+        return outcomes.values
+    }
+
+    func testAnInvalidFlagFailsOnEveryRankAndRankZeroSaysWhy() {
+        let outcomes = execute(DDPTrain.self, ranks: 3) { _ in ["--batch-size", "0"] }
+        XCTAssertEqual(outcomes.map(\.exitCode), [64, 64, 64])
+        XCTAssertTrue(outcomes[0].error?.contains("--batch-size must be at least 1 (got 0)") ?? false, "\(outcomes[0])")
+        XCTAssertNil(outcomes[1].error, "one message, not one per rank")
+    }
+
+    func testValidationMessagesNameTheFlags() {
+        let cases: [([String], String)] = [
+            (["--lr", "-1"], "--lr must be a positive number"),
+            (["--model", "mlp", "--hidden", "512,x"], "--hidden must be positive integers"),
+            (["--optimizer", "nesterov", "--momentum", "0"], "--optimizer nesterov needs --momentum above 0"),
+            (["--checkpoint-every", "5"], "--checkpoint-every and --resume need --checkpoint-dir"),
+            (["--timeout", "-1"], "--timeout must be a non-negative number"),
+            (["--bucket-mb", "0"], "--bucket-mb must be a positive number"),
+            (["--model", "resnet"], "--model"),
+        ]
+        for (arguments, message) in cases {
+            let outcome = execute(DDPTrain.self, ranks: 1) { _ in arguments }[0]
+            XCTAssertEqual(outcome.exitCode, 64, "\(arguments)")
+            XCTAssertTrue(outcome.error?.contains(message) ?? false, "\(arguments): \(outcome.error ?? "no message")")
+        }
+        let pipe = execute(PipeTrain.self, ranks: 1) { _ in ["--batch-size", "10", "--microbatches", "4"] }[0]
+        XCTAssertTrue(pipe.error?.contains("--batch-size 10 is not divisible by --microbatches 4") ?? false, "\(pipe)")
+    }
+
+    func testHelpListsTheFlagsOnceAndSucceeds() {
+        let outcomes = execute(DDPTrain.self, ranks: 2) { _ in ["--help"] }
+        XCTAssertEqual(outcomes.map(\.exitCode), [0, 0])
+        XCTAssertTrue(outcomes[0].output?.contains("--bucket-mb") ?? false)
+        XCTAssertNil(outcomes[1].output)
+        let pipe = execute(PipeTrain.self, ranks: 1) { _ in ["--help"] }[0]
+        XCTAssertTrue(pipe.output?.contains("--microbatches") ?? false)
+    }
+
+    func testRanksStartedWithDifferentFlagsStopNamingTheFlag() {
+        let outcomes = execute(PipeTrain.self, ranks: 2) { rank in
+            ["--stages", "2", "--dataset", "synthetic", "--microbatches", rank == 0 ? "4" : "2", "--timeout", "0"]
+        }
+        XCTAssertEqual(outcomes.map(\.exitCode), [1, 1])
+        XCTAssertTrue(outcomes[0].error?.contains("ranks disagree on --microbatches: rank 0 has 4, rank 1 has 2") ?? false,
+                      "\(outcomes[0])")
+    }
+
+    func testAPipelineThatDoesNotDivideTheRanksIsRefusedNamingTheFlag() {
+        let outcomes = execute(PipeTrain.self, ranks: 4) { _ in ["--stages", "3", "--dataset", "synthetic"] }
+        XCTAssertEqual(Set(outcomes.map(\.exitCode)), [1])
+        XCTAssertTrue(outcomes[0].error?.contains("4 ranks cannot form pipelines of --stages 3") ?? false, "\(outcomes[0])")
+    }
+
+    func testDataParallelOnTwoRanksEqualsOneProcessOnTheGlobalBatch() throws {
+        let directory = NSTemporaryDirectory() + "chorus-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let common = ["--model", "mlp", "--hidden", "32", "--dataset", "synthetic", "--steps", "6", "--momentum", "0",
+                      "--seed", "5", "--threads", "1", "--log-every", "3"]
+        let one = execute(DDPTrain.self, ranks: 1) { _ in common + ["--batch-size", "16", "--save-model", directory + "/one.safetensors"] }
+        let two = execute(DDPTrain.self, ranks: 2) { _ in
+            common + ["--batch-size", "8", "--save-model", directory + "/two.safetensors", "--metrics-json", directory + "/two.json"]
+        }
+        XCTAssertEqual(one.map(\.exitCode) + two.map(\.exitCode), [0, 0, 0], "\(one) \(two)")
+        let a = try Safetensors.decode(AtomicFile.read(directory + "/one.safetensors")).entries
+        let b = try Safetensors.decode(AtomicFile.read(directory + "/two.safetensors")).entries
+        XCTAssertEqual(a.map(\.name), b.map(\.name))
+        for (x, y) in zip(a, b) {
+            let scale = x.values.map(abs).max() ?? 1
+            let worst = zip(x.values, y.values).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertLessThanOrEqual(worst / scale, 1e-5, x.name)
+        }
+        let metrics = try JSONSerialization.jsonObject(with: Data(AtomicFile.read(directory + "/two.json"))) as! [String: Any]
+        XCTAssertEqual(metrics["ranks"] as? Int, 2)
+        XCTAssertEqual(metrics["steps"] as? Int, 6)
+        XCTAssertEqual(metrics["global_batch"] as? Int, 16)
+    }
+}
+
+final class Outcomes: @unchecked Sendable {
+    // @unchecked Sendable: every access takes the lock.
+    private let lock = NSLock()
+    private var slots: [CommandOutcome?]
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ index: Int, _ value: CommandOutcome) { lock.lock(); slots[index] = value; lock.unlock() }
+    var values: [CommandOutcome] { lock.lock(); defer { lock.unlock() }; return slots.map { $0! } }
+}
