@@ -24,7 +24,7 @@ export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 export OMPI_MCA_rmaps_base_oversubscribe := 1
 export OMPI_MCA_mpi_yield_when_idle := 1
 
-.PHONY: all deps plot-deps build test unit-test mpi-test test-slurm demo bench bench-quick plots bench-allreduce cluster-up cluster-down clean
+.PHONY: all deps plot-deps build example test unit-test mpi-test test-slurm demo bench bench-quick plots bench-allreduce cluster-up cluster-down clean
 
 all: build
 
@@ -50,16 +50,20 @@ build: deps
 	$(SWIFT) build -c release
 
 # In-process unit tests (XCTest and the cost model's), then the multi-process tests
-# under mpirun.
-test: build
+# under mpirun (which also run Examples/, a package using Chorus as a library).
+test: build example
 	$(SWIFT) test --disable-swift-testing
 	$(PYTHON) -m unittest discover -s Benchmarks/scripts -p 'test_*.py'
 	Tests/mpi/run.sh
 
+# Examples/: a separate package that depends on Chorus by path.
+example: deps
+	$(SWIFT) build --package-path Examples -c release
+
 unit-test: deps
 	$(SWIFT) test --disable-swift-testing
 
-mpi-test: build
+mpi-test: build example
 	Tests/mpi/run.sh
 
 # The jobs/ scripts under a real one-node SLURM that the script installs (slurm-wlm,

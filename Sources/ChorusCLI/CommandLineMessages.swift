@@ -1,4 +1,5 @@
 import Coordination
+import Datasets
 import DataParallel
 import PipelineParallel
 import PipelineSchedules
@@ -46,6 +47,8 @@ public enum CommandLineMessages {
             case .splitStageCount(let given, let stages):
                 return "--split gives \(given) stages but --stages is \(stages)"
             }
+        case let missing as MissingDatasetFile:
+            return missing.describe(directory: "--data-dir")
         case let partition as PartitionError:
             switch partition {
             case .noStages: return "--stages must be at least 1"

@@ -15,6 +15,9 @@ public struct ReliabilityOptions: ParsableArguments {
     @Flag(help: "Continue from the newest valid checkpoint in --checkpoint-dir (from the start if there is none).")
     public var resume = false
 
+    @Flag(help: "Skip the update of a step whose gradients are NaN or infinite, instead of stopping.")
+    public var skipNonfinite = false
+
     @Option(parsing: .unconditional,
             help: "End the job when a wait on other ranks lasts this many seconds (a stall warning at half; 0: never).")
     public var timeout: Double = Watchdog.defaultTimeoutSeconds

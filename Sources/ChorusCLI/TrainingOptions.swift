@@ -87,6 +87,9 @@ public struct CommonTrainingOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Write run metrics here (JSON).", valueName: "file"))
     public var metricsJson: String?
 
+    @Option(help: ArgumentHelp("Write a Chrome trace-event timeline of every rank here (JSON; ui.perfetto.dev).", valueName: "file"))
+    public var trace: String?
+
     @Option(parsing: .unconditional, help: "Print progress every this many steps.")
     public var logEvery: Int = 50
 
@@ -149,8 +152,7 @@ public struct CommonTrainingOptions: ParsableArguments {
     }
 
     /// The loop's options for the tool `name`, with the checkpoint and watchdog flags.
-    public func loopOptions(name: String, reliability: ReliabilityOptions, trace: String? = nil,
-                            skipNonFinite: Bool = false) -> LoopOptions {
+    public func loopOptions(name: String, reliability: ReliabilityOptions) -> LoopOptions {
         var options = LoopOptions(name: name, dataset: datasetChoice, epochs: epochs, maxSteps: steps, seed: seed,
                                   optimizer: optimizerSettings, learningRate: lr)
         options.learningRatePolicy = learningRatePolicy
@@ -163,7 +165,7 @@ public struct CommonTrainingOptions: ParsableArguments {
         }
         options.timeoutSeconds = reliability.timeout
         options.describeTimeout = { "--timeout \(Int($0))" }
-        options.nonFiniteGradients = skipNonFinite ? .skip : .stop
+        options.nonFiniteGradients = reliability.skipNonfinite ? .skip : .stop
         return options
     }
 

@@ -67,6 +67,14 @@ public final class InProcessGroup: Sendable {
     /// Each rank's virtual clock.
     public var clocks: [Double] { fabric.locked { (0..<size).map(fabric.scheduler.clock(of:)) } }
 
+    /// Runs `body` once per rank, each on its own thread, and returns what each rank
+    /// returned, in rank order.
+    public func run<Value>(timeout: Double = 120, _ body: @escaping @Sendable (InProcessCommunicator) -> Value) -> [Value] {
+        let results = RankResults<Value>(count: size)
+        run(timeout: timeout) { rank in results.set(rank.rank, body(rank)) }
+        return results.values
+    }
+
     /// Runs `body` once per rank, each on its own thread, and returns when all have
     /// finished. A run still going after `timeout` seconds ends the process with a
     /// report of what every rank waits for (a test must fail, never hang).
@@ -106,5 +114,28 @@ final class GroupState: @unchecked Sendable {
         self.id = id
         self.members = members
         sequences = Array(repeating: 0, count: members.count)
+    }
+}
+
+/// One result per rank, written by the ranks' threads and read after they have all
+/// finished.
+final class RankResults<Value>: @unchecked Sendable {
+    // @unchecked Sendable: every access takes the lock, and the values are read only
+    // after the threads that wrote them have ended (`run` waits for them).
+    private let lock = NSLock()
+    private var slots: [Value?]
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ rank: Int, _ value: Value) {
+        lock.lock()
+        slots[rank] = value
+        lock.unlock()
+    }
+
+    var values: [Value] {
+        lock.lock()
+        defer { lock.unlock() }
+        return slots.map { $0! }
     }
 }

@@ -13,6 +13,7 @@ import Foundation
 enum Scratch {
     private static let lock = NSLock()
     /// Released blocks, available for reuse.
+    // nonisolated(unsafe): every access takes `lock`.
     nonisolated(unsafe) private static var free: [UnsafeMutableRawBufferPointer] = []
     /// Blocks kept beyond this many are released, so an unusual burst of concurrent
     /// collectives does not pin memory forever.

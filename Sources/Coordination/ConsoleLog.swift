@@ -16,6 +16,8 @@ public enum ConsoleLog {
         let launched = launchers.contains { getenv($0) != nil }
         return isatty(STDOUT_FILENO) != 0 && !launched
     }()
+    // nonisolated(unsafe): only the training thread of rank 0 prints progress; the
+    // other threads (communication, watchdog) write to standard error, not here.
     nonisolated(unsafe) private static var lineOpen = false
 
     /// A line from rank 0.

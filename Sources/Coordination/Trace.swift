@@ -13,6 +13,7 @@ import Persistence
 /// machine the ranks' tracks line up; across machines they line up to within the
 /// clocks' offset.
 public final class TraceRecorder: @unchecked Sendable {
+    // @unchecked Sendable: `events` is guarded by `lock`; everything else is immutable.
     public enum Track: Int, Sendable {
         case compute = 0
         case communication = 1

@@ -100,7 +100,6 @@ public final class DataParallelStrategy: TrainingStrategy {
         let accumulated = k > 1 ? " x \(k) accumulated" : ""
         return StrategyPlan(
             configuration: [
-                ConfigurationField(TrainingField.model, "\(options.model) with \(model.parameters.count) parameters"),
                 ConfigurationField(DataParallelField.batchPerRank, "\(options.batchPerRank)"),
                 ConfigurationField(DataParallelField.accumulation, "\(k)"),
                 ConfigurationField(DataParallelField.algorithm, engine.algorithm.rawValue),

@@ -33,10 +33,23 @@ public enum FashionMNIST {
         for candidate in ["\(directory)/\(name).gz", "\(directory)/\(name)"] where fileExists(candidate) {
             return candidate
         }
-        let hint = directory == defaultDirectory
-            ? "install it with `apt-get install dataset-fashion-mnist` (or `make deps`), or pass --data-dir"
-            : "check --data-dir, or use the packaged copy: `apt-get install dataset-fashion-mnist`"
-        throw DataError("missing Fashion-MNIST file \(directory)/\(name).gz: \(hint)")
+        throw MissingDatasetFile(path: "\(directory)/\(name).gz", inDefaultDirectory: directory == defaultDirectory)
+    }
+}
+
+/// A file of the dataset is not where it was looked for.
+public struct MissingDatasetFile: Error, CustomStringConvertible {
+    public let path: String
+    /// The packaged location was searched (not a directory the user chose).
+    public let inDefaultDirectory: Bool
+
+    public var description: String { describe(directory: "the data directory") }
+
+    /// The message, naming how the user chooses the directory (a command line names its flag).
+    public func describe(directory: String) -> String {
+        "missing Fashion-MNIST file \(path): " + (inDefaultDirectory
+            ? "install it with `apt-get install dataset-fashion-mnist` (or `make deps`), or choose \(directory)"
+            : "check \(directory), or use the packaged copy: `apt-get install dataset-fashion-mnist`")
     }
 }
 

@@ -31,14 +31,6 @@ public struct PipelineOptions: Sendable {
     }
 }
 
-/// Names of the pipeline settings the ranks agree on.
-public enum PipelineField {
-    public static let stages = "the stages"
-    public static let microbatches = "the micro-batches per batch"
-    public static let schedule = "the pipeline schedule"
-    public static let batchSize = "the batch per pipeline"
-}
-
 /// A pipeline layout that cannot be built.
 public enum PipelineSetupError: Error, CustomStringConvertible {
     case ranksNotMultipleOfStages(ranks: Int, stages: Int)
@@ -128,15 +120,13 @@ public final class PipelineStrategy: TrainingStrategy {
         let stageList = partition.ranges.enumerated().map { s, range in
             "stage \(s): layers \(range.lowerBound)..<\(range.upperBound) (\(range.map { model.layers[$0].name }.joined(separator: " ")))"
         }
+        // Stages that disagree on any of these would exchange messages of the wrong size.
+        let layout = [ConfigurationField(PipelineField.stages, "\(partition.ranges)"),
+                      ConfigurationField(PipelineField.microbatches, "\(M)"),
+                      ConfigurationField(PipelineField.schedule, options.schedule.rawValue),
+                      ConfigurationField(PipelineField.batchSize, "\(options.batchSize)")]
         return StrategyPlan(
-            configuration: [
-                ConfigurationField(TrainingField.model, "\(options.model) with \(model.parameters.count) parameters"),
-                ConfigurationField(PipelineField.stages, "\(partition.ranges)"),
-                ConfigurationField(PipelineField.microbatches, "\(M)"),
-                ConfigurationField(PipelineField.schedule, options.schedule.rawValue),
-                ConfigurationField(PipelineField.batchSize, "\(options.batchSize)"),
-            ],
-            stepsPerEpoch: sampler.stepsPerEpoch, model: options.model.description, parameterCount: model.parameters.count,
+            configuration: layout, stepsPerEpoch: sampler.stepsPerEpoch, model: options.model.description, parameterCount: model.parameters.count,
             globalBatch: options.batchSize * replicas, linearScalingFactor: replicas,
             // Only last stages know the loss: summed over the world, averaged over replicas.
             lossReporting: .mean(over: world, contributors: replicas),
@@ -254,4 +244,12 @@ public final class PipelineStrategy: TrainingStrategy {
         stageGroup?.release()
         pipeline?.release()
     }
+}
+
+/// Names of the pipeline settings the ranks agree on.
+public enum PipelineField {
+    public static let stages = "the stages"
+    public static let microbatches = "the micro-batches per batch"
+    public static let schedule = "the pipeline schedule"
+    public static let batchSize = "the batch per pipeline"
 }

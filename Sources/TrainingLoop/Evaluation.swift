@@ -3,14 +3,6 @@ import Communication
 import Datasets
 import NeuralNet
 
-/// A model that maps a batch of inputs to one score per class.
-public protocol Classifier: AnyObject {
-    /// Logits for `input` (no activations kept).
-    func predict(_ input: Tensor) -> Tensor
-}
-
-extension Sequential: Classifier {}
-
 /// Test accuracy, with the test set split across the group: rank r classifies the
 /// r-th contiguous block and the correct counts are summed, so evaluating costs each
 /// rank 1/p of the work and every rank gets the same answer.

@@ -1,3 +1,4 @@
+import Coordination
 import NeuralNet
 
 /// What the loop needs to run any strategy, in the library's terms (the command
@@ -23,7 +24,7 @@ public struct LoopOptions: Sendable {
     public var checkpoints: CheckpointPolicy?
     public var outputs = Outputs()
     /// End the job when a wait on other ranks lasts longer than this (0: never).
-    public var timeoutSeconds = 600.0
+    public var timeoutSeconds = Watchdog.defaultTimeoutSeconds
     /// How the timeout is named in stall reports (the command line names its flag).
     public var describeTimeout: @Sendable (Double) -> String = { "limit \(Int($0)) s" }
     public var nonFiniteGradients = NonFiniteGradientPolicy.stop

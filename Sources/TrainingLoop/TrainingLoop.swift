@@ -80,7 +80,8 @@ extension TrainingLoop {
         let data = try communicator.together("loading \(options.dataset.name)") { try options.dataset.load(seed: options.seed) }
         let setup = TrainingSetup(communicator: communicator, data: data, seed: options.seed)
         let plan = try communicator.together("setting up \(options.name)") { try strategy.plan(setup) }
-        try communicator.agree(on: plan.configuration + configuration(data))
+        try communicator.agree(on: [ConfigurationField(TrainingField.model, "\(plan.model) with \(plan.parameterCount) parameters")]
+                               + plan.configuration + configuration(data))
 
         let totalSteps = min(options.maxSteps ?? Int.max, options.epochs * plan.stepsPerEpoch)
         let policy = options.learningRatePolicy

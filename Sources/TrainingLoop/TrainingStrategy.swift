@@ -59,7 +59,8 @@ public struct TrainingSetup {
 
 /// What a strategy tells the loop about the run it will do.
 public struct StrategyPlan {
-    /// Settings every rank must share, compared before anything is communicated.
+    /// Settings every rank must share, compared before anything is communicated (the
+    /// loop adds the model, the data, the optimizer and its own settings).
     public var configuration: [ConfigurationField]
     /// Optimizer steps per pass over the data.
     public var stepsPerEpoch: Int

@@ -12,11 +12,7 @@ final class CommandLineTests: XCTestCase {
     /// Runs `arguments(rank)` as `Command` on `ranks` fake ranks; each rank's outcome.
     func execute<Command: MPICommand>(_ command: Command.Type, ranks: Int,
                                       _ arguments: @escaping @Sendable (Int) -> [String]) -> [CommandOutcome] {
-        let outcomes = Outcomes(count: ranks)
-        InProcessGroup(size: ranks).run(timeout: 600) { rank in
-            outcomes.set(rank.rank, Command.execute(arguments(rank.rank), world: rank))
-        }
-        return outcomes.values
+        InProcessGroup(size: ranks).run(timeout: 600) { rank in Command.execute(arguments(rank.rank), world: rank) }
     }
 
     func testAnInvalidFlagFailsOnEveryRankAndRankZeroSaysWhy() {
@@ -92,14 +88,4 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(metrics["steps"] as? Int, 6)
         XCTAssertEqual(metrics["global_batch"] as? Int, 16)
     }
-}
-
-final class Outcomes: @unchecked Sendable {
-    // @unchecked Sendable: every access takes the lock.
-    private let lock = NSLock()
-    private var slots: [CommandOutcome?]
-
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ index: Int, _ value: CommandOutcome) { lock.lock(); slots[index] = value; lock.unlock() }
-    var values: [CommandOutcome] { lock.lock(); defer { lock.unlock() }; return slots.map { $0! } }
 }

@@ -7,9 +7,7 @@ import XCTest
 /// sub-groups, shared memory, and repeatable interleavings when stepped.
 final class InProcessGroupTests: XCTestCase {
     func testAnySourceReceivesReportWhichMessageMatched() {
-        let group = InProcessGroup(size: 4)
-        let seen = Recorder<[Int]>()
-        group.run { rank in
+        let seen = InProcessGroup(size: 4).run { rank -> [Int] in
             if rank.rank == 0 {
                 var sources: [Int] = []
                 for _ in 1..<rank.size {
@@ -25,21 +23,19 @@ final class InProcessGroupTests: XCTestCase {
                     XCTAssertEqual(status.count(of: Int32.self), 1)
                     sources.append(status.source)
                 }
-                seen.set(sources.sorted())
-            } else {
-                var value = Int32(rank.rank * 10)
-                withUnsafePointer(to: &value) { pointer in
-                    rank.startSend(UnsafeBufferPointer(start: pointer, count: 1), to: 0, tag: 100 + rank.rank).wait()
-                }
+                return sources.sorted()
             }
+            var value = Int32(rank.rank * 10)
+            withUnsafePointer(to: &value) { pointer in
+                rank.startSend(UnsafeBufferPointer(start: pointer, count: 1), to: 0, tag: 100 + rank.rank).wait()
+            }
+            return []
         }
-        XCTAssertEqual(seen.value, [1, 2, 3])
+        XCTAssertEqual(seen[0], [1, 2, 3])
     }
 
     func testReceivesMatchInTheOrderTheyWerePostedNotWaited() {
-        let group = InProcessGroup(size: 2)
-        let got = Recorder<[Float]>()
-        group.run { rank in
+        let got = InProcessGroup(size: 2).run { rank -> [Float] in
             if rank.rank == 0 {
                 var first: Float = 0, second: Float = 0
                 let a = withUnsafeMutablePointer(to: &first) {
@@ -50,15 +46,15 @@ final class InProcessGroupTests: XCTestCase {
                 }
                 b.wait()
                 a.wait()
-                got.set([first, second])
-            } else {
-                for value: Float in [1, 2] {
-                    var v = value
-                    withUnsafePointer(to: &v) { rank.startSend(UnsafeBufferPointer(start: $0, count: 1), to: 0, tag: 7).wait() }
-                }
+                return [first, second]
             }
+            for value: Float in [1, 2] {
+                var v = value
+                withUnsafePointer(to: &v) { rank.startSend(UnsafeBufferPointer(start: $0, count: 1), to: 0, tag: 7).wait() }
+            }
+            return []
         }
-        XCTAssertEqual(got.value, [1, 2], "MPI's non-overtaking rule: the first posted receive gets the first message")
+        XCTAssertEqual(got[0], [1, 2], "MPI's non-overtaking rule: the first posted receive gets the first message")
     }
 
     func testProbeSeesAMessageWithoutTakingItAndPollReturnsNilWhenNoneIsThere() {
@@ -106,14 +102,12 @@ final class InProcessGroupTests: XCTestCase {
     }
 
     func testSplitWithoutAColourLeavesARankOutAndSubGroupsAreIsolated() {
-        let group = InProcessGroup(size: 5)
-        let sizes = Recorder<[Int: Int]>()
-        group.run { rank in
+        let sizes = InProcessGroup(size: 5).run { rank -> Int? in
             // Even ranks form a group numbered in reverse; rank 3 joins none.
             let sub = rank.split(color: rank.rank == 3 ? nil : rank.rank % 2, key: -rank.rank)
             if rank.rank == 3 {
                 XCTAssertNil(sub)
-                return
+                return nil
             }
             let sub2 = sub!
             if rank.rank % 2 == 0 {
@@ -123,10 +117,10 @@ final class InProcessGroupTests: XCTestCase {
             // The group's own all-reduce sums over its members only.
             let sum = sub2.allreduce(Int64(rank.rank), op: .sum)
             XCTAssertEqual(sum, rank.rank % 2 == 0 ? 6 : 1)
-            sizes.update { $0[rank.rank] = sub2.size }
             sub2.release()
+            return sub2.size
         }
-        XCTAssertEqual(sizes.value, [0: 3, 1: 1, 2: 3, 4: 3])
+        XCTAssertEqual(sizes, [3, 1, 3, nil, 3])
     }
 
     func testSplitByNodeGroupsConsecutiveRanksAndTheirSharedMemoryIsShared() {
@@ -180,8 +174,7 @@ final class InProcessGroupTests: XCTestCase {
     /// the interleaving.
     func arrivalOrder(_ scheduling: InProcessGroup.Scheduling, delays: [Double] = [0, 0, 0, 0]) -> (order: [Int], clocks: [Double]) {
         let group = InProcessGroup(size: 4, scheduling: scheduling)
-        let order = Recorder<[Int]>()
-        group.run { rank in
+        let orders = group.run { rank -> [Int] in
             if rank.rank == 0 {
                 var arrivals: [Int] = []
                 for _ in 0..<6 {
@@ -190,15 +183,15 @@ final class InProcessGroupTests: XCTestCase {
                     receive.wait()
                     arrivals.append(receive.status!.source)
                 }
-                order.set(arrivals)
-            } else {
-                for _ in 0..<2 {
-                    rank.advance(by: delays[rank.rank])
-                    rank.startSend(MessageBuffer<Int32>([Int32(rank.rank)]), to: 0).wait()
-                }
+                return arrivals
             }
+            for _ in 0..<2 {
+                rank.advance(by: delays[rank.rank])
+                rank.startSend(MessageBuffer<Int32>([Int32(rank.rank)]), to: 0).wait()
+            }
+            return []
         }
-        return (order.value ?? [], group.clocks)
+        return (orders[0], group.clocks)
     }
 
     func testSteppedRunsRepeatExactlyForASeedAndSeedsExploreDifferentInterleavings() {
@@ -217,21 +210,4 @@ final class InProcessGroupTests: XCTestCase {
         XCTAssertEqual(clocks[0], 6, "rank 0 received the last message, sent at 6 s")
         XCTAssertEqual(clocks[1], 6)
     }
-}
-
-/// A value the fake ranks' threads write and the test reads afterwards.
-final class Recorder<Value>: @unchecked Sendable {
-    // @unchecked Sendable: every access takes the lock.
-    private let lock = NSLock()
-    private var stored: Value?
-
-    func set(_ value: Value) { lock.lock(); stored = value; lock.unlock() }
-    func update(_ body: (inout Value) -> Void) where Value: ExpressibleByDictionaryLiteral {
-        lock.lock()
-        var value = stored ?? [:]
-        body(&value)
-        stored = value
-        lock.unlock()
-    }
-    var value: Value? { lock.lock(); defer { lock.unlock() }; return stored }
 }

@@ -24,9 +24,8 @@ final class DataParallelEngineTests: XCTestCase {
     /// Runs one backward's worth of engine calls on `ranks` fake ranks with gradients
     /// set per rank; returns each rank's gradients afterwards.
     func reduce(ranks: Int, overlap: Bool, hook: @escaping @Sendable () -> CommunicationHook = { AveragingHook() }) throws -> [[Float]] {
-        let results = Slots<[Float]>(count: ranks)
         let layers = try Self.makeModel().layers.count
-        InProcessGroup(size: ranks).run { rank in
+        return InProcessGroup(size: ranks).run { rank in
             let model = try! Self.makeModel()
             var configuration = Self.configuration
             configuration.overlap = overlap
@@ -39,10 +38,9 @@ final class DataParallelEngineTests: XCTestCase {
                 for layer in (0..<layers).reversed() { engine.markLayerReady(layer) }
                 engine.finalizeBackward()
             }
-            results.set(rank.rank, model.parameters.gradientArray)
             engine.close()
+            return model.parameters.gradientArray
         }
-        return results.values
     }
 
     func testTheDefaultHookAveragesEveryBucketOverlappingOrNot() throws {
@@ -80,21 +78,18 @@ final class DataParallelEngineTests: XCTestCase {
     }
 
     func testAHookSeesEveryBucketInPlanOrderOnEveryRankAndDecidesTheResult() throws {
-        let hooks = Slots<RecordingHook>(count: 3)
-        let results = Slots<[Float]>(count: 3)
         let model = try Self.makeModel()
-        InProcessGroup(size: 3).run { rank in
+        let ranks = InProcessGroup(size: 3).run { rank in
             let model = try! Self.makeModel()
             let hook = RecordingHook()
-            hooks.set(rank.rank, hook)
             let engine = try! DataParallelEngine(parameters: model.parameters, communicator: rank,
                                                  configuration: Self.configuration, hook: hook)
             for i in 0..<model.parameters.count { model.parameters.gradients[i] = Self.gradient(rank.rank, i) }
             engine.prepareForBackward()
             for layer in (0..<3).reversed() { engine.markLayerReady(layer) }
             engine.finalizeBackward()
-            results.set(rank.rank, model.parameters.gradientArray)
             engine.close()
+            return (hook, model.parameters.gradientArray)
         }
         let slots = model.parameters.slots
         let expectedCalls = [
@@ -102,25 +97,24 @@ final class DataParallelEngineTests: XCTestCase {
             "step 1 bucket 1 [fc2.weight fc2.bias] at \(slots[2].offset) x\(slots[2].count + slots[3].count)",
             "step 1 bucket 2 [fc1.weight fc1.bias] at 0 x\(slots[0].count + slots[1].count)",
         ]
-        for hook in hooks.values { XCTAssertEqual(hook.calls, expectedCalls) }
+        for (hook, _) in ranks { XCTAssertEqual(hook.calls, expectedCalls) }
         let sums = (0..<model.parameters.count).map { i in (0..<3).reduce(Float(0)) { $0 + Self.gradient($1, i) } }
-        for result in results.values { XCTAssertEqual(result, sums, "the hook's sum, not the default average") }
+        for (_, result) in ranks { XCTAssertEqual(result, sums, "the hook's sum, not the default average") }
     }
 
     func testRanksWithDifferentBucketPlansFailTogetherInsteadOfCorruptingSteps() {
-        let errors = Slots<String>(count: 2)
-        InProcessGroup(size: 2).run { rank in
+        let errors = InProcessGroup(size: 2).run { rank -> String in
             let model = try! Self.makeModel()
             var configuration = Self.configuration
             if rank.rank == 1 { configuration.bucketCapBytes = 1 << 20 }
             do {
                 _ = try DataParallelEngine(parameters: model.parameters, communicator: rank, configuration: configuration)
-                errors.set(rank.rank, "no error")
+                return "no error"
             } catch {
-                errors.set(rank.rank, "\(error)")
+                return "\(error)"
             }
         }
-        for error in errors.values { XCTAssertTrue(error.contains("different gradient bucket plans"), error) }
+        for error in errors { XCTAssertTrue(error.contains("different gradient bucket plans"), error) }
     }
 
     func testADroppedReducerStopsItsCommunicationThread() throws {
@@ -153,15 +147,4 @@ final class WeakReference<Object: AnyObject>: @unchecked Sendable {
         get { lock.lock(); defer { lock.unlock() }; return stored }
         set { lock.lock(); stored = newValue; lock.unlock() }
     }
-}
-
-/// One slot per fake rank.
-final class Slots<Value>: @unchecked Sendable {
-    // @unchecked Sendable: every access takes the lock.
-    private let lock = NSLock()
-    private var slots: [Value?]
-
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ index: Int, _ value: Value) { lock.lock(); slots[index] = value; lock.unlock() }
-    var values: [Value] { lock.lock(); defer { lock.unlock() }; return slots.map { $0! } }
 }

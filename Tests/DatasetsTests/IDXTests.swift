@@ -49,7 +49,7 @@ final class IDXTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let plain = directory + "/plain"
-        FileManager.default.createFile(atPath: plain, contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: plain, contents: Data(bytes))
         XCTAssertEqual(try IDXArray.read(path: plain).bytes, [9, 8, 7, 6])
 
         let gzip = Process()
@@ -61,7 +61,7 @@ final class IDXTests: XCTestCase {
 
         // A gzip stream cut short is reported, not silently read as shorter data.
         let compressed = try Data(contentsOf: URL(fileURLWithPath: plain + ".gz"))
-        FileManager.default.createFile(atPath: directory + "/cut.gz", contents: compressed.prefix(compressed.count - 6))
+        _ = FileManager.default.createFile(atPath: directory + "/cut.gz", contents: compressed.prefix(compressed.count - 6))
         XCTAssertThrowsError(try IDXArray.read(path: directory + "/cut.gz"))
     }
 
@@ -69,9 +69,9 @@ final class IDXTests: XCTestCase {
         let directory = NSTemporaryDirectory() + "chorus-mismatch-\(getpid())"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        FileManager.default.createFile(atPath: directory + "/train-images-idx3-ubyte",
+        _ = FileManager.default.createFile(atPath: directory + "/train-images-idx3-ubyte",
                                        contents: Data(header([3, 2, 2]) + [UInt8](repeating: 1, count: 12)))
-        FileManager.default.createFile(atPath: directory + "/train-labels-idx1-ubyte", contents: Data(header([2]) + [1, 2]))
+        _ = FileManager.default.createFile(atPath: directory + "/train-labels-idx1-ubyte", contents: Data(header([2]) + [1, 2]))
         XCTAssertThrowsError(try FashionMNIST.split(images: "train-images-idx3-ubyte", labels: "train-labels-idx1-ubyte",
                                                     in: directory)) { error in
             XCTAssertTrue("\(error)".contains("has 3 images but"), "\(error)")

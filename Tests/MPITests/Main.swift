@@ -11,6 +11,7 @@ import Glibc
 /// Multi-process checks, run under mpirun by Tests/mpi/run.sh:
 ///
 ///     chorus-mpi-tests collectives            every all-reduce vs MPI_Allreduce
+///     chorus-mpi-tests point-to-point         any-source receives, probes, wait-any, splits, release
 ///     chorus-mpi-tests mismatched-length ALG  rank 1 passes a longer buffer: must abort
 ///     chorus-mpi-tests check-trace FILE P [pipeline]  a Chrome trace with every phase on P ranks
 ///     chorus-mpi-tests compare-models A B T   max relative difference of two model files <= T
@@ -41,6 +42,11 @@ enum ChorusMPITests {
                 }
             }
             if world.rank == 0 { print("collectives at \(world.size) ranks: \(checks.passed) passed, \(checks.failed) failed") }
+            failed = checks.failed
+        case "point-to-point":
+            var checks = PointToPointChecks(world: world)
+            checks.runAll()
+            if world.rank == 0 { print("point-to-point at \(world.size) ranks: \(checks.passed) passed, \(checks.failed) failed") }
             failed = checks.failed
         case "mismatched-length" where arguments.count == 2:
             // Rank 1 passes one element more than the others: the job must end with a

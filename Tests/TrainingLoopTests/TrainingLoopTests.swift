@@ -13,14 +13,11 @@ final class TrainingLoopTests: XCTestCase {
     /// Runs a loop on `ranks` fake ranks; returns each rank's strategy and summary (or error).
     func run(ranks: Int = 1, _ options: LoopOptions, configure: @escaping @Sendable (ScriptedStrategy) -> Void = { _ in })
         -> [(strategy: ScriptedStrategy, result: Result<TrainingLoop.Summary, any Error>)] {
-        let results = ResultsBox<(ScriptedStrategy, Result<TrainingLoop.Summary, any Error>)>(count: ranks)
         InProcessGroup(size: ranks).run { rank in
             let strategy = ScriptedStrategy(communicator: rank, stepsPerEpoch: 3)
             configure(strategy)
-            let result = Result { try TrainingLoop(strategy: strategy, options: options, communicator: rank).run() }
-            results.set(rank.rank, (strategy, result))
+            return (strategy, Result { try TrainingLoop(strategy: strategy, options: options, communicator: rank).run() })
         }
-        return results.values.map { (strategy: $0.0, result: $0.1) }
     }
 
     func testStepsRunInOrderUpToTheStepLimitWithAnEvaluationAfterEachEpoch() throws {
@@ -100,6 +97,21 @@ final class TrainingLoopTests: XCTestCase {
         XCTAssertTrue(values.allSatisfy(\.isFinite), "no NaN reached the parameters: \(values)")
     }
 
+    func testRanksWithDifferentGradientsAgreeToSkipWhenOneFindsANonFiniteValue() throws {
+        var options = loopOptions(maxSteps: 4)
+        options.nonFiniteGradients = .skip
+        let results = run(ranks: 3, options) { strategy in
+            strategy.nanSteps = [1]
+            strategy.nanRank = 2
+            strategy.agreeOnScreen = true
+        }
+        let values = results.map { $0.strategy.parameters.valueArray }
+        for (strategy, result) in results {
+            XCTAssertEqual(try result.get().skippedSteps, 1, "every rank skipped step 2, not only rank 2")
+            XCTAssertEqual(strategy.parameters.valueArray, values[0], "the ranks stayed in step")
+        }
+    }
+
     func testANonFiniteGradientOnOneRankStopsEveryRankNamingTheTensor() {
         let results = run(ranks: 3, loopOptions(maxSteps: 5)) { strategy in
             strategy.nanSteps = [2]
@@ -157,15 +169,4 @@ final class TrainingLoopTests: XCTestCase {
         XCTAssertEqual(object["ranks"] as? Int, 2)
         XCTAssertEqual(object["global_batch"] as? Int, 16)
     }
-}
-
-/// One slot per fake rank, written by the rank's thread.
-final class ResultsBox<Value>: @unchecked Sendable {
-    // @unchecked Sendable: every access takes the lock.
-    private let lock = NSLock()
-    private var slots: [Value?]
-
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ index: Int, _ value: Value) { lock.lock(); slots[index] = value; lock.unlock() }
-    var values: [Value] { lock.lock(); defer { lock.unlock() }; return slots.map { $0! } }
 }

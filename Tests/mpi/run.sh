@@ -42,6 +42,11 @@ for p in $RANKS; do
   run "collectives at $p ranks" 300 $MPIRUN -n "$p" "$BIN/chorus-mpi-tests" collectives
 done
 
+echo "== point-to-point and groups: any-source receives, probes, wait-any, splits without a colour, release"
+for p in $RANKS; do
+  run "point-to-point at $p ranks" 60 $MPIRUN -n "$p" "$BIN/chorus-mpi-tests" point-to-point
+done
+
 echo "== collectives on a simulated cluster: 3 nodes of 2 ranks over TCP, 5 ranks (uneven last node)"
 if [ "$(id -u)" -eq 0 ] && ip netns add chorus-probe 2>/dev/null && ip netns delete chorus-probe; then
   NODES=3 RANKS_PER_NODE=2 Benchmarks/cluster/cluster-up.sh >/dev/null
@@ -148,6 +153,19 @@ expect_failure "pipe-train: ranks not a multiple of --stages" "multiple of the s
 expect_failure "pipe-train: more stages than layers" "need at least 9 layers" $MPIRUN -n 9 "$BIN/pipe-train" --model mlp --hidden 8 --stages 9 --dataset synthetic
 expect_failure "pipe-train: batch not divisible by micro-batches" "not divisible by --microbatches" $MPIRUN -n 2 "$BIN/pipe-train" --batch-size 10 --microbatches 4
 expect_failure "pipe-train: --split out of range" "must be increasing layer indices" $MPIRUN -n 3 "$BIN/pipe-train" --stages 3 --split 2,99 --dataset synthetic
+
+echo "== Examples/: a package using Chorus as a library (its own layer and model, its own loop around the engine)"
+example=Examples/.build/release/custom-ddp
+run "custom-ddp 1 rank x batch 64" 120 bash -c "$MPIRUN -n 1 $example 120 > $WORK/example1.log"
+run "custom-ddp 2 ranks x batch 32" 120 bash -c "$MPIRUN -n 2 $example 120 > $WORK/example2.log"
+run "custom-ddp: 2 ranks end with the parameters of 1 (checksum within 1e-5), and it learned (loss below 0.1)" 10 python3 -c "
+import re, sys
+def read(path):
+    text = open(path).read()
+    return float(re.search(r'checksum (\\S+)', text).group(1)), float(re.search(r'-> (\\S+),', text).group(1))
+(a, loss1), (b, loss2) = read('$WORK/example1.log'), read('$WORK/example2.log')
+print(a, b, loss1, loss2)
+sys.exit(0 if abs(a - b) <= 1e-5 * abs(a) and loss1 < 0.1 and loss2 < 0.1 else 1)"
 
 echo "== Fashion-MNIST accuracy: 4 ranks, 2 epochs, default batch and learning rate"
 run "ddp-train lenet 4 ranks 2 epochs" 900 $MPIRUN -n 4 "$BIN/ddp-train" --model lenet --epochs 2 --log-every 100 \

@@ -38,12 +38,6 @@ public struct DDPTrain: MPICommand {
     @Option(parsing: .unconditional, help: "Micro-batches per optimizer step; gradients are communicated only on the last (DDP's no_sync).")
     var accumulate: Int = 1
 
-    @Option(help: ArgumentHelp("Write a Chrome trace-event timeline of every rank here (JSON; ui.perfetto.dev).", valueName: "file"))
-    var trace: String?
-
-    @Flag(help: "Skip the update of a step whose gradients are NaN or infinite, instead of stopping.")
-    var skipNonfinite = false
-
     public func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1 (got \(batchSize))") }
         if let ranksPerNode, ranksPerNode < 1 {
@@ -62,7 +56,7 @@ public struct DDPTrain: MPICommand {
         options.engine = DataParallelEngine.Configuration(
             algorithm: allreduce, ranksPerNode: ranksPerNode, bucketCapBytes: capBytes,
             firstBucketCapBytes: min(BucketPlan.defaultFirstCapBytes, capBytes), overlap: !noOverlap)
-        let loop = common.loopOptions(name: "ddp-train", reliability: reliability, trace: trace, skipNonFinite: skipNonfinite)
+        let loop = common.loopOptions(name: "ddp-train", reliability: reliability)
         _ = try TrainingLoop(strategy: DataParallelStrategy(options: options, communicator: world), options: loop,
                              communicator: world).run()
     }

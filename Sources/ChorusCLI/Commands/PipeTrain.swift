@@ -37,9 +37,6 @@ public struct PipeTrain: MPICommand {
     @Option(parsing: .unconditional, help: "Samples one pipeline processes per optimizer step.")
     var batchSize: Int = 64
 
-    @Option(help: ArgumentHelp("Write a Chrome trace-event timeline, one track per stage (JSON).", valueName: "file"))
-    var trace: String?
-
     @Flag(help: "Print the schedule as a time x stage grid and exit.")
     var printSchedule = false
 
@@ -74,7 +71,7 @@ public struct PipeTrain: MPICommand {
         }
         let options = PipelineOptions(model: try common.modelDescription(), batchSize: batchSize, microbatches: microbatches,
                                       stages: stages, split: try splitPoints(), schedule: schedule)
-        let loop = common.loopOptions(name: "pipe-train", reliability: reliability, trace: trace)
+        let loop = common.loopOptions(name: "pipe-train", reliability: reliability)
         _ = try TrainingLoop(strategy: PipelineStrategy(options: options, communicator: world), options: loop,
                              communicator: world).run()
     }

@@ -51,6 +51,10 @@ public struct ParameterSlot: Sendable, Equatable {
 /// range, and a model file is a walk over the slots. Layers hold pointers into these
 /// buffers, which is why this is a class that owns (and never reallocates) them.
 public final class FlatParameters: @unchecked Sendable {
+    // @unchecked Sendable: the buffers' addresses never change; their contents are
+    // written by one thread at a time by protocol (backward and the optimizer on the
+    // training thread; a gradient bucket by the communication thread only between
+    // `prepareForBackward` and `finalizeBackward`, which order the hand-over).
     public let slots: [ParameterSlot]
     public let values: UnsafeMutableBufferPointer<Float>
     public let gradients: UnsafeMutableBufferPointer<Float>

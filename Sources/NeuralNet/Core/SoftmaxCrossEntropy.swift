@@ -23,6 +23,8 @@ public enum SoftmaxCrossEntropy {
                         sum += grad[j]
                     }
                     let label = Int(labels[row])
+                    // The gradient row is written at the label: one outside it would write the next row.
+                    precondition(label >= 0 && label < classes, "label \(label) outside the model's \(classes) classes")
                     total += Double(logf(sum)) - Double(logit[label] - maxLogit)
                     for j in 0..<classes { grad[j] = grad[j] / sum * scale }
                     grad[label] -= scale

@@ -78,6 +78,9 @@ public final class Conv2d: Layer {
     }
 
     public func forward(_ input: Tensor, training: Bool) -> (output: Tensor, saved: Saved) {
+        // im2col reads every plane of the input through pointers: check the shape once.
+        precondition(input.shape.count == 4 && input.shape[1] == inChannels,
+                     "\(name) expects [batch, \(inChannels), height, width], got \(input.shape)")
         let g = geometry(input.shape)
         let cols = Tensor(shape: [taps, g.columns]) { cols in
             input.storage.withUnsafeBufferPointer { x in unfold(x.baseAddress!, into: cols.baseAddress!, g) }
@@ -88,13 +91,19 @@ public final class Conv2d: Layer {
             }
             initialized = out.count
         }
-        // product[co, b·P + p] → out[b, co, p], adding the bias on the way.
+        // product[co, b·P + p] → out[b, co, p], adding the bias on the way. Pointer
+        // loops: array subscripts here cost a bounds check per element and kept the
+        // copy from vectorising (both buffers hold outChannels·columns elements).
         let output = Tensor(shape: [g.batch, outChannels, g.outHeight, g.outWidth]) { y in
-            for b in 0..<g.batch {
-                for co in 0..<outChannels {
-                    let src = co * g.columns + b * g.pixels, dst = (b * outChannels + co) * g.pixels
-                    let beta = bias[co]
-                    for p in 0..<g.pixels { y[dst + p] = product[src + p] + beta }
+            product.withUnsafeBufferPointer { product in
+                precondition(product.count == y.count && y.count == outChannels * g.columns)
+                for b in 0..<g.batch {
+                    for co in 0..<outChannels {
+                        let source = product.baseAddress! + co * g.columns + b * g.pixels
+                        let target = y.baseAddress! + (b * outChannels + co) * g.pixels
+                        let beta = bias[co]
+                        for p in 0..<g.pixels { target[p] = source[p] + beta }
+                    }
                 }
             }
         }
@@ -105,19 +114,23 @@ public final class Conv2d: Layer {
         let g = geometry(saved.inputShape)
         let cols = saved.tensors[0]
         // dOut[b, co, p] → dOutT[co, b·P + p], the layout the GEMMs want.
-        var gradT = [Float](unsafeUninitializedCapacity: outChannels * g.columns) { _, n in n = outChannels * g.columns }
-        gradOutput.storage.withUnsafeBufferPointer { dy in
-            for b in 0..<g.batch {
-                for co in 0..<outChannels {
-                    let src = (b * outChannels + co) * g.pixels, dst = co * g.columns + b * g.pixels
-                    var sum: Float = 0
-                    for p in 0..<g.pixels {
-                        gradT[dst + p] = dy[src + p]
-                        sum += dy[src + p]
+        let gradT = [Float](unsafeUninitializedCapacity: outChannels * g.columns) { gradT, n in
+            gradOutput.storage.withUnsafeBufferPointer { dy in
+                precondition(dy.count == gradT.count, "\(name): output gradient of \(dy.count) elements, expected \(gradT.count)")
+                for b in 0..<g.batch {
+                    for co in 0..<outChannels {
+                        let source = dy.baseAddress! + (b * outChannels + co) * g.pixels
+                        let target = gradT.baseAddress! + co * g.columns + b * g.pixels
+                        var sum: Float = 0
+                        for p in 0..<g.pixels {
+                            target[p] = source[p]
+                            sum += source[p]
+                        }
+                        biasGrad[co] += sum
                     }
-                    biasGrad[co] += sum
                 }
             }
+            n = outChannels * g.columns
         }
         cols.storage.withUnsafeBufferPointer { c in
             BLAS.gemm(gradT, c.baseAddress!, transposeB: true, weightGrad,

@@ -68,6 +68,7 @@ public final class MaxPool2d: Layer {
         var gradInput = Tensor(zeros: saved.inputShape)
         gradInput.storage.withUnsafeMutableBufferPointer { dx in
             gradOutput.storage.withUnsafeBufferPointer { dy in
+                precondition(dy.count == saved.indices.count, "\(name): output gradient of \(dy.count) elements, \(saved.indices.count) pooled")
                 for i in 0..<dy.count { dx[Int(saved.indices[i])] += dy[i] }
             }
         }

@@ -1,5 +1,12 @@
+/// A model that maps a batch of inputs to one score per class: what evaluation needs
+/// of a model, built-in or not.
+public protocol Classifier: AnyObject {
+    /// Logits for `input` (no activations kept).
+    func predict(_ input: Tensor) -> Tensor
+}
+
 /// A stack of layers applied in order, with all parameters in one `FlatParameters`.
-public final class Sequential {
+public final class Sequential: Classifier {
     public let layers: [Layer]
     /// Per-item input shape, e.g. [1, 28, 28].
     public let inputShape: [Int]

@@ -38,6 +38,7 @@ public final class Adam: Optimizer {
     }
 
     public func step(values: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>) {
+        checkStep(values, gradients, state: firstMoment)
         let n = values.count
         if firstMoment.isEmpty {
             firstMoment = [Float](repeating: 0, count: n)

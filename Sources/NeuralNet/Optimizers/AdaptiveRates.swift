@@ -22,6 +22,7 @@ public final class Adagrad: Optimizer {
     }
 
     public func step(values: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>) {
+        checkStep(values, gradients, state: sumOfSquares)
         let n = values.count, lr = learningRate, eps = epsilon, wd = weightDecay
         if sumOfSquares.isEmpty { sumOfSquares = [Float](repeating: 0, count: n) }
         sumOfSquares.withUnsafeMutableBufferPointer { s in
@@ -60,6 +61,7 @@ public final class RMSprop: Optimizer {
     }
 
     public func step(values: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>) {
+        checkStep(values, gradients, state: meanSquare)
         let n = values.count, lr = learningRate, a = alpha, eps = epsilon, wd = weightDecay
         if meanSquare.isEmpty { meanSquare = [Float](repeating: 0, count: n) }
         meanSquare.withUnsafeMutableBufferPointer { s in

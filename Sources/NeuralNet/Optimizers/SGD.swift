@@ -30,6 +30,15 @@ extension Optimizer {
         }
         return names.map { state[$0]! }
     }
+
+    /// The lengths a step relies on: the loops below run over raw buffers, where a
+    /// wrong length would write past them instead of failing.
+    func checkStep(_ values: UnsafeMutableBufferPointer<Float>, _ gradients: UnsafeMutableBufferPointer<Float>,
+                   state: [Float]) {
+        precondition(values.count == gradients.count, "\(values.count) parameters but \(gradients.count) gradients")
+        precondition(state.isEmpty || state.count == values.count,
+                     "optimizer state for \(state.count) parameters stepped with \(values.count)")
+    }
 }
 
 /// Stochastic gradient descent, optionally with momentum or Nesterov momentum and L2
@@ -61,6 +70,7 @@ public final class SGD: Optimizer {
     }
 
     public func step(values: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>) {
+        checkStep(values, gradients, state: velocity)
         let lr = learningRate, mu = momentum, wd = weightDecay, n = values.count
         guard mu != 0 else {
             for i in 0..<n { values[i] -= lr * (gradients[i] + wd * values[i]) }
