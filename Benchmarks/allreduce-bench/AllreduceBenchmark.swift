@@ -121,9 +121,9 @@ struct AllreduceBenchmark {
     /// Seconds for `calls` calls of `body`, started together on every rank.
     private func timed(_ calls: Int, _ body: () -> Void) -> Double {
         world.barrier()
-        let start = WallClock.seconds()
+        let start = MonotonicClock.seconds()
         for _ in 0..<calls { body() }
-        return WallClock.seconds() - start
+        return MonotonicClock.seconds() - start
     }
 
     /// This rank's per-call time, then fastest, average and slowest across ranks.

@@ -32,10 +32,10 @@ struct BenchmarkReport {
         for row in rows {
             let name = row.resolved.map { "\(row.algorithm) (\($0))" } ?? row.algorithm
             let ratio = (mpi != nil && row.algorithm != BenchmarkRow.memcpy && mpi!.timeMax > 0)
-                ? format(mpi!.timeMax / row.timeMax, 2) + "x" : ""
+                ? Formatting.decimals(mpi!.timeMax / row.timeMax, 2) + "x" : ""
             print(pad(ByteCount.format(row.bytes), 10) + pad("\(row.bytes / 4)", 11) + "  " + pad(name, -26)
-                  + pad(format(row.timeMax * 1e6, 1), 11) + pad(format(row.algorithmBandwidth / 1e9, 3), 12)
-                  + pad(format(row.busBandwidth / 1e9, 3), 12) + pad(ratio, 8) + pad(row.correct ? "yes" : "NO", 9))
+                  + pad(Formatting.decimals(row.timeMax * 1e6, 1), 11) + pad(Formatting.decimals(row.algorithmBandwidth / 1e9, 3), 12)
+                  + pad(Formatting.decimals(row.busBandwidth / 1e9, 3), 12) + pad(ratio, 8) + pad(row.correct ? "yes" : "NO", 9))
         }
         flushStandardOutput()
     }
@@ -54,13 +54,13 @@ struct BenchmarkReport {
         for (label, range) in [("4 KiB - 64 MiB", (4 << 10)...(64 << 20)), ("4 MiB - 64 MiB", (4 << 20)...(64 << 20))] {
             let inRange = ratios.filter { range.contains($0.0) }
             guard let worst = inRange.min(by: { $0.1 < $1.1 }) else { continue }
-            print("# auto vs mpi, \(label): worst \(format(worst.1, 2))x at \(ByteCount.format(worst.0)), "
-                  + "geometric mean \(format(geometricMean(inRange.map(\.1)), 2))x")
+            print("# auto vs mpi, \(label): worst \(Formatting.decimals(worst.1, 2))x at \(ByteCount.format(worst.0)), "
+                  + "geometric mean \(Formatting.decimals(geometricMean(inRange.map(\.1)), 2))x")
         }
         if let largest = bySize.keys.max(), let copy = bySize[largest]!.first(where: { $0.algorithm == BenchmarkRow.memcpy }),
            let best = bySize[largest]!.filter({ $0.algorithm != BenchmarkRow.memcpy }).max(by: { $0.busBandwidth < $1.busBandwidth }) {
-            print("# at \(ByteCount.format(largest)): best busbw \(format(best.busBandwidth / 1e9, 2)) GB/s (\(best.algorithm)) = "
-                  + "\(format(100 * best.busBandwidth / copy.busBandwidth, 0))% of memcpy's \(format(copy.busBandwidth / 1e9, 2)) GB/s")
+            print("# at \(ByteCount.format(largest)): best busbw \(Formatting.decimals(best.busBandwidth / 1e9, 2)) GB/s (\(best.algorithm)) = "
+                  + "\(Formatting.decimals(100 * best.busBandwidth / copy.busBandwidth, 0))% of memcpy's \(Formatting.decimals(copy.busBandwidth / 1e9, 2)) GB/s")
         }
         flushStandardOutput()
     }
@@ -69,8 +69,8 @@ struct BenchmarkReport {
         var lines = [csvHeader]
         for row in rows {
             let fields: [String] = [row.algorithm, "\(row.ranks)", "\(row.nodes)", "\(row.bytes)", "\(row.iterations)",
-                                    format(row.timeMin * 1e6, 3), format(row.timeAvg * 1e6, 3), format(row.timeMax * 1e6, 3),
-                                    format(row.algorithmBandwidth / 1e9, 4), format(row.busBandwidth / 1e9, 4),
+                                    Formatting.decimals(row.timeMin * 1e6, 3), Formatting.decimals(row.timeAvg * 1e6, 3), Formatting.decimals(row.timeMax * 1e6, 3),
+                                    Formatting.decimals(row.algorithmBandwidth / 1e9, 4), Formatting.decimals(row.busBandwidth / 1e9, 4),
                                     row.correct ? "true" : "false"]
             lines.append(fields.joined(separator: ","))
         }

@@ -60,10 +60,10 @@ struct P2PBench: MPICommand {
 
     func run(world: any Communicator) throws {
         // Ping-pong times MPI's own blocking calls, as the cost model's latency needs.
-        guard let world = world as? MPICommunicator else { throw FileError("p2p-bench measures MPI ranks") }
+        guard let world = world as? MPICommunicator else { throw P2PSetupError("p2p-bench measures MPI ranks") }
         let peer = self.peer ?? world.size - 1
-        guard world.size >= 2 else { throw FileError("p2p-bench needs at least 2 ranks (got \(world.size))") }
-        guard (1..<world.size).contains(peer) else { throw FileError("--peer must be a rank from 1 to \(world.size - 1) (got \(peer))") }
+        guard world.size >= 2 else { throw P2PSetupError("p2p-bench needs at least 2 ranks (got \(world.size))") }
+        guard (1..<world.size).contains(peer) else { throw P2PSetupError("--peer must be a rank from 1 to \(world.size - 1) (got \(peer))") }
         let layout = NodeLayout(world: world)
         // Whether rank 0 and the peer share a node: a node is named by its lowest rank.
         let nodeOfRank = world.allgather(layout.node.allreduce(Int32(world.rank), op: .min))
@@ -93,7 +93,7 @@ struct P2PBench: MPICommand {
 
             let pingpong = fastest(world) { () -> Double in
                 message.withUnsafeMutableBufferPointer { buffer in
-                    let start = WallClock.seconds()
+                    let start = MonotonicClock.seconds()
                     for _ in 0..<calls {
                         if world.rank == 0 {
                             world.send(UnsafeBufferPointer(buffer), to: peer)
@@ -103,19 +103,19 @@ struct P2PBench: MPICommand {
                             world.send(UnsafeBufferPointer(buffer), to: 0)
                         }
                     }
-                    return (WallClock.seconds() - start) / Double(calls) / 2
+                    return (MonotonicClock.seconds() - start) / Double(calls) / 2
                 }
             }
             var incoming = [Float](repeating: 0, count: count)
             let exchange = fastest(world) { () -> Double in
                 message.withUnsafeBufferPointer { outgoing in
                     incoming.withUnsafeMutableBufferPointer { target in
-                        let start = WallClock.seconds()
+                        let start = MonotonicClock.seconds()
                         if world.rank == 0 || world.rank == peer {
                             let other = world.rank == 0 ? peer : 0
                             for _ in 0..<calls { world.exchange(send: outgoing, to: other, receive: target, from: other) }
                         }
-                        return (WallClock.seconds() - start) / Double(calls)
+                        return (MonotonicClock.seconds() - start) / Double(calls)
                     }
                 }
             }
@@ -123,36 +123,36 @@ struct P2PBench: MPICommand {
                 message.withUnsafeBufferPointer { outgoing in
                     incoming.withUnsafeMutableBufferPointer { target in
                         let right = (world.rank + 1) % world.size, left = (world.rank + world.size - 1) % world.size
-                        let start = WallClock.seconds()
+                        let start = MonotonicClock.seconds()
                         for _ in 0..<calls { world.exchange(send: outgoing, to: right, receive: target, from: left) }
-                        return (WallClock.seconds() - start) / Double(calls)
+                        return (MonotonicClock.seconds() - start) / Double(calls)
                     }
                 }
             }
             let windowTime: Double? = window.map { window in
                 median(world) { () -> Double in
                     message.withUnsafeMutableBufferPointer { buffer in
-                        let start = WallClock.seconds()
+                        let start = MonotonicClock.seconds()
                         for _ in 0..<calls { window.broadcast(buffer, root: 0) }
-                        return (WallClock.seconds() - start) / Double(calls)
+                        return (MonotonicClock.seconds() - start) / Double(calls)
                     }
                 }
             }
             let reduce = fastest(world) { () -> Double in
                 addend.withUnsafeBufferPointer { source in
                     accumulator.withUnsafeMutableBufferPointer { target in
-                        let start = WallClock.seconds()
+                        let start = MonotonicClock.seconds()
                         for _ in 0..<calls { accumulate(source, into: target) }
-                        return (WallClock.seconds() - start) / Double(calls)
+                        return (MonotonicClock.seconds() - start) / Double(calls)
                     }
                 }
             }
             let copy = fastest(world) { () -> Double in
                 addend.withUnsafeBufferPointer { source in
                     accumulator.withUnsafeMutableBufferPointer { target in
-                        let start = WallClock.seconds()
+                        let start = MonotonicClock.seconds()
                         for _ in 0..<calls { _ = memcpy(target.baseAddress!, source.baseAddress!, bytes) }
-                        return (WallClock.seconds() - start) / Double(calls)
+                        return (MonotonicClock.seconds() - start) / Double(calls)
                     }
                 }
             }
@@ -166,12 +166,12 @@ struct P2PBench: MPICommand {
             let reduceAvg = world.allreduce(reduce, op: .sum) / Double(world.size)
             let copyAvg = world.allreduce(copy, op: .sum) / Double(world.size)
             if world.rank == 0 {
-                let gbps = { (seconds: Double) in format(Double(bytes) / max(seconds, 1e-12) / 1e9, 2) }
-                print(pad(ByteCount.format(bytes), 10) + pad(format(oneWay * 1e6, 2), 14) + pad(gbps(oneWay), 8)
-                      + pad(format(both * 1e6, 2), 14) + pad(gbps(both), 8)
-                      + pad(format(shiftMax * 1e6, 2), 12) + pad(gbps(shiftMax), 8)
-                      + pad(format(reduceAvg * 1e6, 2), 12) + pad(gbps(reduceAvg), 8)
-                      + pad(format(copyAvg * 1e6, 2), 12) + pad(gbps(copyAvg), 8))
+                let gbps = { (seconds: Double) in Formatting.decimals(Double(bytes) / max(seconds, 1e-12) / 1e9, 2) }
+                print(pad(ByteCount.format(bytes), 10) + pad(Formatting.decimals(oneWay * 1e6, 2), 14) + pad(gbps(oneWay), 8)
+                      + pad(Formatting.decimals(both * 1e6, 2), 14) + pad(gbps(both), 8)
+                      + pad(Formatting.decimals(shiftMax * 1e6, 2), 12) + pad(gbps(shiftMax), 8)
+                      + pad(Formatting.decimals(reduceAvg * 1e6, 2), 12) + pad(gbps(reduceAvg), 8)
+                      + pad(Formatting.decimals(copyAvg * 1e6, 2), 12) + pad(gbps(copyAvg), 8))
                 flushStandardOutput()
                 let common = "\(world.size),\(layout.nodeCount),\(sameNode),\(bytes),\(calls)"
                 rows.append("pingpong,\(common),\(oneWay * 1e6)")
@@ -207,4 +207,10 @@ struct P2PBench: MPICommand {
     private func timedRounds(_ world: any Communicator, _ body: () -> Double) -> [Double] {
         (0..<rounds).map { _ in world.barrier(); return body() }
     }
+}
+
+/// The job cannot run the measurements as asked (the same on every rank).
+struct P2PSetupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -13,11 +13,16 @@ public enum CommandLineMessages {
     static let flags: [String: String] = [
         TrainingField.seed: "--seed",
         TrainingField.runLength: "--epochs/--steps",
-        TrainingField.checkpoints: "--checkpoint-dir/--resume",
+        TrainingField.dataset: "--dataset/--data-dir",
+        TrainingField.checkpoints: "--checkpoint-dir/--checkpoint-every/--resume",
+        TrainingField.logging: "--log-every",
+        TrainingField.nonFiniteGradients: "--skip-nonfinite",
+        PipelineField.stages: "--stages/--split",
         TrainingField.outputs: "--save-model/--metrics-json/--trace",
         DataParallelField.batchPerRank: "--batch-size",
         DataParallelField.accumulation: "--accumulate",
         DataParallelField.algorithm: "--allreduce",
+        DataParallelField.nodes: "--ranks-per-node",
         DataParallelField.bucketCap: "--bucket-mb",
         DataParallelField.overlap: "--no-overlap",
         PipelineField.microbatches: "--microbatches",
@@ -48,7 +53,7 @@ public enum CommandLineMessages {
                 return "--split gives \(given) stages but --stages is \(stages)"
             }
         case let missing as MissingDatasetFile:
-            return missing.describe(directory: "--data-dir")
+            return missing.describe(directory: "--data-dir") + (missing.inDefaultDirectory ? " (`make deps` installs it too)" : "")
         case let partition as PartitionError:
             switch partition {
             case .noStages: return "--stages must be at least 1"

@@ -29,7 +29,11 @@ extension MPICommand {
         let outcome = execute(Array(CommandLine.arguments.dropFirst()), world: world)
         outcome.print()
         MPIRuntime.finalize()
+        #if canImport(Glibc)
         Glibc.exit(outcome.exitCode)
+        #else
+        Darwin.exit(outcome.exitCode)
+        #endif
     }
 
     /// Parses `arguments` (the same on every rank, so a bad flag fails on all of them
@@ -91,5 +95,5 @@ public struct CommandOutcome: Equatable, Sendable {
         if let output { Swift.print(output) }
         if let error { writeToStandardError(error + "\n") }
         flushStandardOutput()
-            }
+    }
 }

@@ -35,6 +35,8 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     /// All ranks of the job. Valid after `MPIRuntime.initialize`.
     public static var world: MPICommunicator { MPICommunicator(handle: chorus_comm_world(), owned: false) }
 
+    /// A released group's handle is freed: using it would be a use-after-free in MPI.
+    @inline(__always)
     private func checkUsable(_ location: SourceLocation) {
         if released { MPIRuntime.abort("a communicator was used after release() at \(location)") }
     }
@@ -57,6 +59,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
 
     public func startSend<T: MessageScalar>(_ buffer: UnsafeBufferPointer<T>, to destination: Int, tag: Int,
                                             keepAlive: AnyObject?, at location: SourceLocation) -> any Transfer {
+        checkUsable(location)
         var request: MPI_Request? = chorus_request_null()
         check(MPI_Isend(buffer.baseAddress, Int32(buffer.count), T.scalarKind.datatype,
                         Int32(destination), Int32(tag), handle, &request), "MPI_Isend", at: location)
@@ -65,6 +68,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
 
     public func startReceive<T: MessageScalar>(into buffer: UnsafeMutableBufferPointer<T>, from source: Int, tag: Int,
                                                keepAlive: AnyObject?, at location: SourceLocation) -> any Transfer {
+        checkUsable(location)
         var request: MPI_Request? = chorus_request_null()
         check(MPI_Irecv(buffer.baseAddress, Int32(buffer.count), T.scalarKind.datatype,
                         mpiSource(source), mpiTag(tag), handle, &request), "MPI_Irecv", at: location)
@@ -74,6 +78,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public func exchange<T: MessageScalar>(send sendBuffer: UnsafeBufferPointer<T>, to destination: Int,
                                            receive receiveBuffer: UnsafeMutableBufferPointer<T>, from source: Int,
                                            tag: Int, at location: SourceLocation) {
+        checkUsable(location)
         check(MPI_Sendrecv(sendBuffer.baseAddress, Int32(sendBuffer.count), T.scalarKind.datatype,
                            Int32(destination), Int32(tag),
                            receiveBuffer.baseAddress, Int32(receiveBuffer.count), T.scalarKind.datatype,
@@ -82,12 +87,14 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     }
 
     public func probe(from source: Int, tag: Int, at location: SourceLocation) -> MessageStatus {
+        checkUsable(location)
         var status = MPI_Status()
         check(MPI_Probe(mpiSource(source), mpiTag(tag), handle, &status), "MPI_Probe", at: location)
         return MessageStatus(status)
     }
 
     public func poll(from source: Int, tag: Int, at location: SourceLocation) -> MessageStatus? {
+        checkUsable(location)
         var status = MPI_Status()
         var flag: Int32 = 0
         check(MPI_Iprobe(mpiSource(source), mpiTag(tag), handle, &flag, &status), "MPI_Iprobe", at: location)
@@ -95,6 +102,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     }
 
     public func waitAny(_ transfers: [any Transfer], at location: SourceLocation) -> Int {
+        checkUsable(location)
         precondition(!transfers.isEmpty, "waitAny of no transfers (at \(location))")
         let requests = Request.cast(transfers, at: location)
         if let done = requests.firstIndex(where: \.isComplete) { return done }
@@ -107,6 +115,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     }
 
     public func testAny(_ transfers: [any Transfer], at location: SourceLocation) -> Int? {
+        checkUsable(location)
         let requests = Request.cast(transfers, at: location)
         if let done = requests.firstIndex(where: \.isComplete) { return done }
         guard !requests.isEmpty else { return nil }
@@ -123,22 +132,26 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     // MARK: The library's own collectives (control values and baselines)
 
     public func barrier(at location: SourceLocation) {
+        checkUsable(location)
         check(MPI_Barrier(handle), "MPI_Barrier", at: location)
     }
 
     /// `MPI_Allreduce` in place: the baseline every Chorus collective is measured against.
     public func allreduce<T: MessageScalar>(_ buffer: UnsafeMutableBufferPointer<T>, op: ReduceOp,
                                             at location: SourceLocation) {
+        checkUsable(location)
         check(MPI_Allreduce(chorus_in_place(), buffer.baseAddress, Int32(buffer.count),
                             T.scalarKind.datatype, op.mpiOp, handle), "MPI_Allreduce", at: location)
     }
 
     public func broadcast<T: MessageScalar>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int, at location: SourceLocation) {
+        checkUsable(location)
         check(MPI_Bcast(buffer.baseAddress, Int32(buffer.count), T.scalarKind.datatype, Int32(root), handle),
               "MPI_Bcast", at: location)
     }
 
     public func allgather<T: MessageScalar>(_ value: T, at location: SourceLocation) -> [T] {
+        checkUsable(location)
         let mine = [value]
         return [T](unsafeUninitializedCapacity: size) { out, count in
             mine.withUnsafeBufferPointer { p in
@@ -150,6 +163,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     }
 
     public func allgatherBytes(_ bytes: [UInt8], at location: SourceLocation) -> [[UInt8]] {
+        checkUsable(location)
         let lengths = allgather(Int32(bytes.count), at: location)
         var displacements = [Int32](repeating: 0, count: size)
         for i in 1..<max(size, 1) { displacements[i] = displacements[i - 1] + lengths[i - 1] }
@@ -170,6 +184,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     // MARK: Groups
 
     public func split(color: Int?, key: Int, at location: SourceLocation) -> (any Communicator)? {
+        checkUsable(location)
         precondition(color.map { $0 >= 0 } ?? true, "split colors must be non-negative (at \(location))")
         var newHandle = chorus_comm_null()
         check(MPI_Comm_split(handle, color.map { Int32($0) } ?? chorus_undefined(), Int32(key), &newHandle),
@@ -179,6 +194,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     }
 
     public func splitByNode(at location: SourceLocation) -> any Communicator {
+        checkUsable(location)
         var newHandle = chorus_comm_null()
         check(MPI_Comm_split_type(handle, chorus_comm_type_shared(), Int32(rank), chorus_info_null(), &newHandle),
               "MPI_Comm_split_type", at: location)
@@ -186,13 +202,15 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     }
 
     public func duplicate(at location: SourceLocation) -> any Communicator {
+        checkUsable(location)
         var newHandle = chorus_comm_null()
         check(MPI_Comm_dup(handle, &newHandle), "MPI_Comm_dup", at: location)
         return MPICommunicator(handle: newHandle!, owned: true)
     }
 
     public func allocateSharedMemory(bytesPerRank: Int, at location: SourceLocation) -> any SharedMemory {
-        SharedWindow(communicator: self, bytesPerRank: bytesPerRank, at: location)
+        checkUsable(location)
+        return SharedWindow(communicator: self, bytesPerRank: bytesPerRank, at: location)
     }
 
     public func release(at location: SourceLocation) {
@@ -205,6 +223,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     // MARK: Progress and failure
 
     public func progress(at location: SourceLocation) {
+        checkUsable(location)
         var flag: Int32 = 0
         check(MPI_Iprobe(chorus_any_source(), chorus_any_tag(), handle, &flag, chorus_status_ignore()), "MPI_Iprobe",
               at: location)

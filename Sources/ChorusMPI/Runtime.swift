@@ -101,7 +101,7 @@ public enum MPIRuntime {
         var rank: Int32 = -1
         if isInitialized && !isFinalized { MPI_Comm_rank(chorus_comm_world(), &rank) }
         writeToStandardError("chorus [rank \(rank)]: \(message)\n")
-                if isInitialized && !isFinalized {
+        if isInitialized && !isFinalized {
             MPI_Abort(chorus_comm_world(), code == 0 ? 1 : code)
         }
         exit(code == 0 ? 1 : code)

@@ -10,9 +10,12 @@ import Communication
 /// with `release()` at the same point. `deinit` does not free it (`MPI_Win_free` is
 /// collective); a window never released is freed by `MPI_Finalize`.
 final class SharedWindow: SharedMemory, @unchecked Sendable {
-    // @unchecked Sendable: the bases are immutable after init; what the ranks write
-    // into the memory is synchronised by its users (acquire/release flags).
+    // @unchecked Sendable: `bases` is filled in `init` and only read afterwards;
+    // `handle` and `released` change only in `release()`, which the owner calls once,
+    // after the last use. What the ranks write into the memory is synchronised by its
+    // users (acquire/release flags).
     private var handle: MPI_Win?
+    private var released = false
     let bytesPerRank: Int
     private var bases: [UnsafeMutableRawPointer] = []
 
@@ -37,7 +40,8 @@ final class SharedWindow: SharedMemory, @unchecked Sendable {
     func base(of rank: Int) -> UnsafeMutableRawPointer { bases[rank] }
 
     func release() {
-        guard handle != nil, !MPIRuntime.isFinalized else { return }
+        guard !released, !MPIRuntime.isFinalized else { return }
+        released = true
         check(MPI_Win_free(&handle), "MPI_Win_free")
     }
 }

@@ -30,6 +30,8 @@ final class Fabric: @unchecked Sendable {
     private(set) var log: [InProcessGroup.Message] = []
     private var rendezvous: [RendezvousKey: Rendezvous] = [:]
     private var nextGroupID = 1
+    /// A group runs once: its mailboxes, clocks and schedule belong to that run.
+    var used = false
 
     init(size: Int, nodeSize: Int, scheduling: InProcessGroup.Scheduling) {
         self.size = size

@@ -188,11 +188,12 @@ public final class InProcessCommunicator: Communicator, @unchecked Sendable {
     public func allocateSharedMemory(bytesPerRank: Int, at location: SourceLocation) -> any SharedMemory {
         let fabric = self.fabric, size = self.size, node = Set(group.members.map { $0 / fabric.nodeSize })
         precondition(node.count == 1, "shared memory spans ranks of \(node.count) nodes (at \(location))")
-        return collective("a shared-memory allocation", bytesPerRank, location) { contributions in
+        let block: SharedBlock = collective("a shared-memory allocation", bytesPerRank, location) { contributions in
             let sizes = contributions.map { $0 as! Int }
             precondition(Set(sizes).count == 1, "ranks asked for different shared-memory sizes: \(sizes)")
-            return InProcessSharedMemory(fabric: fabric, ranks: size, bytesPerRank: sizes[0])
+            return SharedBlock(fabric: fabric, ranks: size, bytesPerRank: sizes[0])
         }
+        return InProcessSharedMemory(block: block)
     }
 
     public func release(at location: SourceLocation) {

@@ -77,11 +77,16 @@ public final class InProcessGroup: Sendable {
 
     /// Runs `body` once per rank, each on its own thread, and returns when all have
     /// finished. A run still going after `timeout` seconds ends the process with a
-    /// report of what every rank waits for (a test must fail, never hang).
+    /// report of what every rank waits for (a test must fail, never hang). A group
+    /// runs once; make a new one for the next run.
     public func run(timeout: Double = 120, _ body: @escaping @Sendable (InProcessCommunicator) -> Void) {
         let world = GroupState(id: 0, members: Array(0..<size))
         let done = DispatchGroup()
-        fabric.locked { fabric.scheduler.start() }
+        fabric.locked {
+            precondition(!fabric.used, "an InProcessGroup runs once; make a new one for the next run")
+            fabric.used = true
+            fabric.scheduler.start()
+        }
         for rank in 0..<size {
             done.enter()
             let thread = Thread { [fabric] in

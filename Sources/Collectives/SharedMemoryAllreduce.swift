@@ -134,7 +134,7 @@ public final class SharedMemoryAllreduce {
                 // Keep MPI progressing once a wait gets long: a peer may be stuck in
                 // MPI_Wait on a send of an earlier collective that completes only when
                 // this rank's progress engine acknowledges it.
-                let now = WallClock.nanoseconds()
+                let now = MonotonicClock.nanoseconds()
                 if nextProgress == 0 {
                     nextProgress = now + Self.progressIntervalNanoseconds
                 } else if now >= nextProgress {

@@ -1,14 +1,17 @@
 import Foundation
 
-/// `value` with a fixed number of decimals.
-public func format(_ value: Double, _ decimals: Int) -> String { String(format: "%.\(decimals)f", value) }
+/// How numbers read in Chorus's console lines.
+public enum Formatting {
+    /// `value` with a fixed number of decimals.
+    public static func decimals(_ value: Double, _ decimals: Int) -> String { String(format: "%.\(decimals)f", value) }
 
-/// `1.2 MiB`, `340 KiB`, `96 B`.
-public func formatBytes(_ bytes: Int) -> String {
-    if bytes >= 1 << 20 { return format(Double(bytes) / Double(1 << 20), 1) + " MiB" }
-    if bytes >= 1 << 10 { return format(Double(bytes) / Double(1 << 10), 1) + " KiB" }
-    return "\(bytes) B"
+    /// `1.2 MiB`, `340 KiB`, `96 B`.
+    public static func bytes(_ bytes: Int) -> String {
+        if bytes >= 1 << 20 { return decimals(Double(bytes) / Double(1 << 20), 1) + " MiB" }
+        if bytes >= 1 << 10 { return decimals(Double(bytes) / Double(1 << 10), 1) + " KiB" }
+        return "\(bytes) B"
+    }
+
+    /// `1 rank`, `3 ranks`.
+    public static func count(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
 }
-
-/// `1 rank`, `3 ranks`.
-public func plural(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }

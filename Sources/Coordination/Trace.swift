@@ -36,18 +36,18 @@ public final class TraceRecorder: @unchecked Sendable {
     /// Collective: every rank creates it at the same point (a barrier sets the origin).
     public init(world: any Communicator) {
         world.barrier()
-        origin = WallClock.seconds()
+        origin = MonotonicClock.seconds()
         rank = world.rank
         events.reserveCapacity(1 << 14)
     }
 
     /// Seconds on the trace clock.
-    public func now() -> Double { WallClock.seconds() }
+    public func now() -> Double { MonotonicClock.seconds() }
 
     /// Records a span that started at `start` (from `now()`) and ends now.
     public func span(_ name: String, category: String, track: Track = .compute, since start: Double,
                      arguments: [String: String]? = nil) {
-        let end = WallClock.seconds()
+        let end = MonotonicClock.seconds()
         let encodedArguments = arguments.map { dictionary in
             "{" + dictionary.sorted { $0.key < $1.key }.map { "\(jsonQuoted($0.key)):\(jsonQuoted($0.value))" }
                 .joined(separator: ",") + "}"

@@ -71,7 +71,7 @@ public final class Watchdog: @unchecked Sendable {
         lock.lock()
         let token = nextToken
         nextToken += 1
-        waits[token] = (what(), WallClock.seconds(), false)
+        waits[token] = (what(), MonotonicClock.seconds(), false)
         lock.unlock()
         defer {
             lock.lock()
@@ -82,7 +82,7 @@ public final class Watchdog: @unchecked Sendable {
     }
 
     private func inspect() {
-        let now = WallClock.seconds()
+        let now = MonotonicClock.seconds()
         lock.lock()
         var expired: (String, Double)?
         for (token, wait) in waits {

@@ -25,9 +25,13 @@ public struct BucketPlan: Equatable, Sendable {
     public struct Bucket: Equatable, Sendable {
         /// Elements of the flat gradient buffer.
         public let range: Range<Int>
-        /// The lowest layer index with a parameter in the bucket: once that layer's
-        /// backward has run, every gradient in the bucket is final.
+        /// The lowest layer index with a parameter in the bucket: in a backward that
+        /// visits layers last to first, once that layer has run every gradient in the
+        /// bucket is final.
         public let readyAfterLayer: Int
+        /// Every layer with a parameter in the bucket (ascending): the bucket is ready
+        /// when all of them are, in whatever order a model's backward finishes them.
+        public let layers: [Int]
         /// Parameter names, for logs and traces.
         public let parameters: [String]
     }
@@ -49,8 +53,9 @@ public struct BucketPlan: Equatable, Sendable {
         var current: [ParameterSlot] = []
         func close() {
             guard let lowest = current.last, let highest = current.first else { return }
+            let layers = Set(current.map(\.layerIndex)).sorted()
             buckets.append(Bucket(range: lowest.offset..<(highest.offset + highest.count),
-                                  readyAfterLayer: current.map(\.layerIndex).min()!, parameters: current.map(\.name)))
+                                  readyAfterLayer: layers[0], layers: layers, parameters: current.map(\.name)))
             current = []
         }
         func bytes(_ slots: [ParameterSlot]) -> Int { slots.reduce(0) { $0 + $1.count } * MemoryLayout<Float>.stride }

@@ -78,6 +78,12 @@ public final class DataParallelEngine {
         guard communicator.allreduce(fingerprint, op: .min) == communicator.allreduce(fingerprint, op: .max) else {
             throw BucketPlanMismatch()
         }
+        // What decides which collectives the buckets run, compared before the first.
+        try communicator.agree(on: [
+            ConfigurationField(DataParallelField.algorithm, configuration.algorithm.rawValue),
+            ConfigurationField(DataParallelField.nodes, configuration.ranksPerNode.map { "\($0) ranks per node" } ?? "shared memory"),
+            ConfigurationField(DataParallelField.hook, hook.configuration),
+        ])
         gradientGroup = communicator.duplicate()
         allreducer = Allreducer(world: gradientGroup, ranksPerNode: configuration.ranksPerNode)
         reducer = GradientReducer(plan: plan, parameters: parameters, hook: hook,

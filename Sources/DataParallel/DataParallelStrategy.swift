@@ -29,6 +29,7 @@ public enum DataParallelField {
     public static let batchPerRank = "the batch per rank"
     public static let accumulation = "the micro-batches accumulated per step"
     public static let algorithm = "the all-reduce algorithm"
+    public static let nodes = "the node grouping"
     public static let bucketCap = "the gradient bucket cap"
     public static let overlap = "overlapping communication with backward"
     public static let hook = "the communication hook"
@@ -110,7 +111,7 @@ public final class DataParallelStrategy: TrainingStrategy {
             stepsPerEpoch: sampler.stepsPerEpoch / k, model: options.model.description, parameterCount: model.parameters.count,
             globalBatch: sampler.globalBatch * k, linearScalingFactor: ranks * k,
             lossReporting: .mean(over: communicator, contributors: ranks),
-            description: ["\(plural(ranks, "rank")) x batch \(options.batchPerRank)\(accumulated), data parallel"])
+            description: ["\(Formatting.count(ranks, "rank")) x batch \(options.batchPerRank)\(accumulated), data parallel"])
     }
 
     public func start(_ services: TrainingServices) throws {
@@ -121,10 +122,10 @@ public final class DataParallelStrategy: TrainingStrategy {
         engine.broadcastParameters(from: 0)
         optimizer = services.makeOptimizer()
         let bytes = engine.bucketBytes
-        ConsoleLog.info("gradients: \(plural(bytes.count, "bucket")) (\(bytes.map(formatBytes).joined(separator: ", "))), "
+        ConsoleLog.info("gradients: \(Formatting.count(bytes.count, "bucket")) (\(bytes.map(Formatting.bytes).joined(separator: ", "))), "
                         + "\(options.engine.overlap ? "reduced during backward" : "reduced after backward"), "
                         + "\(options.engine.algorithm.rawValue) all-reduce (\(engine.resolvedAlgorithm.rawValue) for the largest, "
-                        + "\(engine.allreducer.layout.description)), \(plural(BLAS.threads, "BLAS thread"))/rank",
+                        + "\(engine.allreducer.layout.description)), \(Formatting.count(BLAS.threads, "BLAS thread"))/rank",
                         rank: communicator.rank)
     }
 
@@ -139,11 +140,11 @@ public final class DataParallelStrategy: TrainingStrategy {
         for micro in 0..<k {
             let last = micro == k - 1
             let (images, labels) = data.train.batch(sampler.indices(step: context.stepInEpoch * k + micro, of: order))
-            var layerStart = WallClock.seconds()
+            var layerStart = MonotonicClock.seconds()
             let (logits, tape) = model.forward(images, training: true, layerDone: trace.map { trace in
                 { [model] index in
                     trace.span("forward \(model!.layers[index].name)", category: "forward", since: layerStart)
-                    layerStart = WallClock.seconds()
+                    layerStart = MonotonicClock.seconds()
                 }
             })
             var (microLoss, gradient) = options.loss.lossAndGradient(logits: logits, labels: labels)
@@ -151,11 +152,11 @@ public final class DataParallelStrategy: TrainingStrategy {
             if k > 1 { gradient.scale(by: 1 / Float(k)) }
             loss += microLoss / Double(k)
             if last { engine.prepareForBackward() }
-            layerStart = WallClock.seconds()
+            layerStart = MonotonicClock.seconds()
             model.backward(gradient, tape: tape) { [model, engine] index in
                 if let trace {
                     trace.span("backward \(model!.layers[index].name)", category: "backward", since: layerStart)
-                    layerStart = WallClock.seconds()
+                    layerStart = MonotonicClock.seconds()
                 }
                 if last { engine!.markLayerReady(index) }
             }
@@ -167,7 +168,7 @@ public final class DataParallelStrategy: TrainingStrategy {
                                          layerName: { model.layers[$0].name }, loss: loss) else {
             return StepOutcome(loss: loss, skipped: true)
         }
-        let start = WallClock.seconds()
+        let start = MonotonicClock.seconds()
         optimizer.learningRate = context.learningRate
         optimizer.step(values: parameters.values, gradients: parameters.gradients)
         trace?.span("optimizer step", category: "optimizer", since: start, arguments: ["lr": "\(optimizer.learningRate)"])
@@ -179,7 +180,13 @@ public final class DataParallelStrategy: TrainingStrategy {
                         slots: model.parameters.slots, optimizer: optimizer,
                         layout: ["model": options.model.description, "ranks": "\(communicator.size)",
                                  "global_batch": "\(sampler.globalBatch * options.accumulate)",
-                                 "optimizer": services.optimizerName, "seed": "\(sampler.seed)"])
+                                 "optimizer": services.optimizerName, "seed": "\(sampler.seed)"],
+                        saveState: { [hook] in hook.state.reduce(into: [:]) { $0["hook.\($1.key)"] = $1.value } },
+                        restoreState: { [hook] state in
+                            try hook.restore(state.reduce(into: [:]) { result, entry in
+                                if entry.key.hasPrefix("hook.") { result[String(entry.key.dropFirst("hook.".count))] = entry.value }
+                            })
+                        })
     }
 
     public func prepareEvaluation() throws -> EvaluationTarget {
@@ -205,7 +212,7 @@ public final class DataParallelStrategy: TrainingStrategy {
         metrics["comm_seconds"] = comm
         metrics["exposed_comm_seconds"] = exposed
         metrics["overlap_fraction"] = overlap
-        return "all-reduce \(format(comm, 2)) s (exposed \(format(exposed, 2)) s, overlap \(format(overlap * 100, 0))%)"
+        return "all-reduce \(Formatting.decimals(comm, 2)) s (exposed \(Formatting.decimals(exposed, 2)) s, overlap \(Formatting.decimals(overlap * 100, 0))%)"
     }
 
     public func close() {

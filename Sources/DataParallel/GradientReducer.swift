@@ -8,11 +8,15 @@ import NeuralNet
 /// overlapping with backward (PyTorch's `Reducer`).
 ///
 /// With overlap, a communication thread (`SerialWorker`) owns all gradient traffic.
-/// Backward calls `layerFinished(i)` after each layer; every bucket that layer
-/// completes is queued, and the thread runs the hook on the queued buckets one after
-/// another, in plan order, while the main thread computes the gradients of earlier
-/// layers. `finish()` then waits only for the buckets still in flight: that wait is
-/// the exposed communication.
+/// Backward calls `layerFinished(i)` as each layer's gradients become final; a bucket
+/// is ready when every layer with a tensor in it has finished, and buckets are handed
+/// to the thread strictly in plan order (a ready bucket waits for the ones before
+/// it), so every rank runs the same collectives in the same order whatever order its
+/// model's backward finishes layers in. The thread runs the hook on each bucket while
+/// the main thread computes the gradients of earlier layers; `finish()` then waits
+/// only for the buckets still in flight: that wait is the exposed communication. A
+/// step that ends with buckets whose layers never finished is a programming error,
+/// reported with the layers (PyTorch's "expected to have finished reduction").
 ///
 /// Without overlap the same buckets go through the same hook in the same order, on
 /// the main thread after backward, so both modes produce bitwise the same gradients;
@@ -25,10 +29,11 @@ import NeuralNet
 /// initialised with MPI_THREAD_MULTIPLE for this thread; the buckets travel on their
 /// own communicator, so their messages never match the main thread's.
 final class GradientReducer: @unchecked Sendable {
-    // @unchecked Sendable: `reducedThisStep` and the timings are guarded by
-    // `condition`; `gradients` is written by the hook on one thread at a time (the
-    // worker while a step is in flight, the main thread otherwise), and `finish()`
-    // orders the two through the same condition.
+    // @unchecked Sendable: the step's bookkeeping (`reducedThisStep`) is guarded by
+    // `condition`. The gradients, the timings and the hook are used by one thread at
+    // a time: the worker between a bucket's submission and the step's `finish()`,
+    // the main thread otherwise; the submission (the worker's queue lock) and
+    // `finish()` (this condition) order the hand-overs both ways.
     let plan: BucketPlan
     let overlap: Bool
     private let hook: CommunicationHook
@@ -42,6 +47,11 @@ final class GradientReducer: @unchecked Sendable {
 
     private let condition = NSCondition()
     private var reducedThisStep = 0
+    /// Main thread only: layers still to finish per bucket, the next bucket to hand
+    /// over, and whether a step is open (between `beginStep` and `finish`).
+    private var pendingLayers: [Set<Int>] = []
+    private var nextBucket = 0
+    private var stepOpen = false
     private(set) var stepNumber = 0
     /// Seconds spent in the hook, and seconds the main thread waited for it.
     private(set) var communicationSeconds = 0.0
@@ -67,18 +77,25 @@ final class GradientReducer: @unchecked Sendable {
 
     /// Call before the backward pass of a step that communicates.
     func beginStep() {
-        condition.lock()
-        precondition(reducedThisStep == 0 || reducedThisStep == plan.buckets.count,
-                     "a step began while the previous one was still reducing")
+        precondition(!stepOpen, "a step began while the previous one was still open (finish() not called)")
+        stepOpen = true
         reducedThisStep = 0
+        pendingLayers = plan.buckets.map { Set($0.layers) }
+        nextBucket = 0
         stepNumber += 1
-        condition.unlock()
     }
 
     /// Backward hook: layer `layer`'s gradients are final.
     func layerFinished(_ layer: Int) {
+        precondition(stepOpen, "layer \(layer) was marked ready outside a step (call prepareForBackward first)")
         guard let worker else { return }
-        for index in plan.bucketsReady(afterLayer: layer) {
+        for index in plan.buckets.indices where pendingLayers[index].contains(layer) {
+            pendingLayers[index].remove(layer)
+        }
+        // In plan order only: the same sequence of collectives on every rank.
+        while nextBucket < plan.buckets.count && pendingLayers[nextBucket].isEmpty {
+            let index = nextBucket
+            nextBucket += 1
             // Weak: a reducer dropped mid-step must not be kept alive by its queue.
             worker.submit { [weak self] in
                 guard let self else { return }
@@ -93,8 +110,15 @@ final class GradientReducer: @unchecked Sendable {
 
     /// Returns when every bucket of this step is reduced.
     func finish() {
-        let start = WallClock.seconds()
+        precondition(stepOpen, "finish() without a step (call prepareForBackward first)")
+        stepOpen = false
+        let start = MonotonicClock.seconds()
         if overlap {
+            if nextBucket < plan.buckets.count {
+                let missing = Set(pendingLayers[nextBucket...].flatMap { $0 }).sorted()
+                preconditionFailure("step \(stepNumber) ended with \(plan.buckets.count - nextBucket) gradient buckets never "
+                                    + "ready: layers \(missing) were not marked ready during backward")
+            }
             watchdog.waiting(for: "the gradient all-reduces of step \(stepNumber) (\(plan.buckets.count) buckets)") {
                 condition.lock()
                 while reducedThisStep < plan.buckets.count { condition.wait() }
@@ -102,22 +126,21 @@ final class GradientReducer: @unchecked Sendable {
             }
         } else {
             for index in plan.buckets.indices { reduce(index) }
-            reducedThisStep = plan.buckets.count
         }
-        exposedSeconds += WallClock.seconds() - start
+        exposedSeconds += MonotonicClock.seconds() - start
         trace?.span("wait for gradients", category: "wait", since: start)
     }
 
     private func reduce(_ index: Int) {
         let bucket = plan.buckets[index]
-        let start = WallClock.seconds()
+        let start = MonotonicClock.seconds()
         let gradients = UnsafeMutableBufferPointer(rebasing: parameters.gradients[bucket.range])
         watchdog.waiting(for: "the all-reduce of gradient bucket \(index) (\(bucket.range.count * 4) bytes) at step \(stepNumber)") {
             hook.communicate(GradientBucket(index: index, gradients: gradients, offset: bucket.range.lowerBound,
                                             tensors: tensors[index], step: stepNumber), context)
         }
         // One writer at a time: the worker, or the main thread without overlap.
-        communicationSeconds += WallClock.seconds() - start
+        communicationSeconds += MonotonicClock.seconds() - start
         trace?.span("all-reduce bucket \(index)", category: "allreduce", track: overlap ? .communication : .compute,
                     since: start, arguments: ["bytes": "\(bucket.range.count * 4)", "step": "\(stepNumber)",
                                               "parameters": bucket.parameters.joined(separator: " ")])

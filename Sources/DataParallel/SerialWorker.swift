@@ -10,11 +10,10 @@ import Glibc
 /// explicit `stop()` still stops the thread from its `deinit`; `stop()` lets the
 /// queued jobs finish first and returns when the thread has exited.
 final class SerialWorker: @unchecked Sendable {
-    // @unchecked Sendable: `jobs` and `stopping` are guarded by `condition`.
+    // @unchecked Sendable: `jobs`, `stopping` and `threadID` are guarded by `condition`.
     private let condition = NSCondition()
     private var jobs: [@Sendable () -> Void] = []
     private var stopping = false
-    private var started = false
     private var threadID: pthread_t?
     private let exited = DispatchSemaphore(value: 0)
 
@@ -22,7 +21,6 @@ final class SerialWorker: @unchecked Sendable {
         let thread = Thread { [self] in run() }
         thread.name = name
         thread.stackSize = 1 << 20
-        started = true
         thread.start()
     }
 
@@ -39,7 +37,7 @@ final class SerialWorker: @unchecked Sendable {
     /// own thread): the thread then ends after that job, without waiting for itself.
     func stop() {
         condition.lock()
-        let wasRunning = started && !stopping
+        let wasRunning = !stopping
         stopping = true
         let onWorker = threadID.map { pthread_equal($0, pthread_self()) != 0 } ?? false
         condition.broadcast()

@@ -48,7 +48,7 @@ public struct MissingDatasetFile: Error, CustomStringConvertible {
     /// The message, naming how the user chooses the directory (a command line names its flag).
     public func describe(directory: String) -> String {
         "missing Fashion-MNIST file \(path): " + (inDefaultDirectory
-            ? "install it with `apt-get install dataset-fashion-mnist` (or `make deps`), or choose \(directory)"
+            ? "install it with `apt-get install dataset-fashion-mnist`, or choose \(directory)"
             : "check \(directory), or use the packaged copy: `apt-get install dataset-fashion-mnist`")
     }
 }

@@ -6,7 +6,9 @@ import NeuralNet
 /// order and initialisation are functions of the seed, so no RNG state is needed).
 ///
 /// One safetensors file (`step-00000020.ckpt.safetensors`) with the parameters under
-/// their model-file names, the optimizer's buffers as `optimizer.<name>`, and the
+/// their model-file names, the optimizer's buffers as `optimizer.<name>`, the state of
+/// anything else later steps depend on (a communication hook's residuals) as
+/// `state.<name>`, and the
 /// rest in the metadata. Written atomically (temporary file, fsync, rename, directory
 /// fsync): a crash during a save leaves the previous checkpoints and no partial file
 /// under a checkpoint's name. The newest `keep` are kept.
@@ -22,20 +24,26 @@ public struct Checkpoint {
     /// What a resuming run must match (model, ranks, global batch, optimizer, ...).
     public var layout: [String: String]
     public var optimizerState: [String: [Float]]
+    /// Other state later steps depend on, by name.
+    public var extraState: [String: [Float]]
     public var parameters: [Safetensors.Entry]
 
     public static func fileName(step: Int) -> String { String(format: "step-%08d", step) + suffix }
 
     /// Writes the checkpoint into `directory` and removes all but the newest `keep`.
     /// `slots` limits it to some tensors (a pipeline stage's); by default all.
-    public static func save(_ parameters: FlatParameters, slots: [ParameterSlot]? = nil, optimizer: Optimizer, step: Int,
-                            epoch: Int, stepInEpoch: Int, layout: [String: String], to directory: String, keep: Int) throws {
+    public static func save(_ parameters: FlatParameters, slots: [ParameterSlot]? = nil, optimizer: Optimizer,
+                            extraState: [String: [Float]] = [:], step: Int, epoch: Int, stepInEpoch: Int,
+                            layout: [String: String], to directory: String, keep: Int) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var entries = (slots ?? parameters.slots).map { slot in
             Safetensors.Entry(name: slot.name, shape: slot.shape, values: Array(parameters.values[slot.range]))
         }
         for (name, values) in optimizer.state.sorted(by: { $0.key < $1.key }) {
             entries.append(Safetensors.Entry(name: "optimizer.\(name)", shape: [values.count], values: values))
+        }
+        for (name, values) in extraState.sorted(by: { $0.key < $1.key }) {
+            entries.append(Safetensors.Entry(name: "state.\(name)", shape: [values.count], values: values))
         }
         var metadata = layout
         metadata["format"] = "chorus-checkpoint"
@@ -77,12 +85,14 @@ public struct Checkpoint {
         }
         var layout = metadata
         for key in ["format", "version", "step", "epoch", "step_in_epoch"] { layout[key] = nil }
-        let optimizerEntries = entries.filter { $0.name.hasPrefix("optimizer.") }
+        func named(_ prefix: String) -> [String: [Float]] {
+            Dictionary(uniqueKeysWithValues: entries.filter { $0.name.hasPrefix(prefix) }.map {
+                (String($0.name.dropFirst(prefix.count)), $0.values)
+            })
+        }
         return Checkpoint(step: step, epoch: epoch, stepInEpoch: stepInEpoch, layout: layout,
-                          optimizerState: Dictionary(uniqueKeysWithValues: optimizerEntries.map {
-                              (String($0.name.dropFirst("optimizer.".count)), $0.values)
-                          }),
-                          parameters: entries.filter { !$0.name.hasPrefix("optimizer.") })
+                          optimizerState: named("optimizer."), extraState: named("state."),
+                          parameters: entries.filter { !$0.name.hasPrefix("optimizer.") && !$0.name.hasPrefix("state.") })
     }
 
     /// The newest checkpoint in `directory` that reads back whole, or nil when there
@@ -115,7 +125,7 @@ public struct Checkpoint {
         let order = ["model", "ranks", "global_batch", "optimizer", "seed"]
         let keys = order.filter { layout[$0] != nil } + layout.keys.filter { !order.contains($0) }.sorted()
         for key in keys where self.layout[key] != layout[key] {
-            throw FileError("\(path) was written by another run: its \(key) is \(self.layout[key] ?? "missing"), this run's is \(layout[key]!)")
+            throw CheckpointMismatch(path: path, key: key, checkpoint: self.layout[key], run: layout[key]!)
         }
         try ModelFile.copy(self.parameters, into: parameters, slots: slots, from: path, model: self.layout["model"])
         do {
@@ -123,5 +133,18 @@ public struct Checkpoint {
         } catch {
             throw FileError("\(path): \(error)")
         }
+    }
+}
+
+/// A checkpoint written by a run with another layout (model, ranks, global batch, ...).
+public struct CheckpointMismatch: Error, CustomStringConvertible {
+    public let path: String
+    /// The layout field that differs.
+    public let key: String
+    public let checkpoint: String?
+    public let run: String
+
+    public var description: String {
+        "\(path) was written by another run: its \(key) is \(checkpoint ?? "missing"), this run's is \(run)"
     }
 }

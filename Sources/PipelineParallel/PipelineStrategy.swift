@@ -40,7 +40,7 @@ public enum PipelineSetupError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .ranksNotMultipleOfStages(let ranks, let stages):
-            "\(plural(ranks, "rank")) cannot form pipelines of \(stages) stages: the number of ranks must be a multiple of the stages"
+            "\(Formatting.count(ranks, "rank")) cannot form pipelines of \(stages) stages: the number of ranks must be a multiple of the stages"
         case .batchNotDivisible(let batch, let microbatches):
             "a batch of \(batch) is not divisible into \(microbatches) micro-batches"
         case .splitStageCount(let given, let stages):
@@ -130,7 +130,7 @@ public final class PipelineStrategy: TrainingStrategy {
             globalBatch: options.batchSize * replicas, linearScalingFactor: replicas,
             // Only last stages know the loss: summed over the world, averaged over replicas.
             lossReporting: .mean(over: world, contributors: replicas),
-            description: ["\(S) stages x \(plural(replicas, "replica")), batch \(options.batchSize) per pipeline in "
+            description: ["\(S) stages x \(Formatting.count(replicas, "replica")), batch \(options.batchSize) per pipeline in "
                           + "\(M) micro-batches of \(options.batchSize / M), \(options.schedule.rawValue) schedule"] + stageList)
     }
 
@@ -162,9 +162,9 @@ public final class PipelineStrategy: TrainingStrategy {
 
         // Every stage starts the step together, so idle time is measurable.
         watchdog.waiting(for: "the other stages to start step \(number)") { pipeline.barrier() }
-        let stepStart = WallClock.seconds()
+        let stepStart = MonotonicClock.seconds()
         let result = executor.runStep(images: images, labels: labels, step: number)
-        let ownEnd = WallClock.seconds()
+        let ownEnd = MonotonicClock.seconds()
         // The step lasts until its slowest stage is done.
         stepSeconds += watchdog.waiting(for: "the other stages to finish step \(number)") {
             pipeline.allreduce(ownEnd - stepStart, op: .max)
@@ -182,7 +182,7 @@ public final class PipelineStrategy: TrainingStrategy {
                                          agreeingOver: world) else {
             return StepOutcome(loss: result.loss, skipped: true)
         }
-        let start = WallClock.seconds()
+        let start = MonotonicClock.seconds()
         optimizer.learningRate = context.learningRate
         optimizer.step(values: values, gradients: gradients)
         services.trace?.span("optimizer step", category: "optimizer", since: start)
@@ -235,7 +235,7 @@ public final class PipelineStrategy: TrainingStrategy {
         metrics["bubble_fraction_theory"] = schedule.theoreticalBubble
         metrics["peak_stored_activations"] = peaks
         metrics["peak_stored_activation_bytes"] = peakBytes
-        return "bubble \(format(bubble, 3)) measured / \(format(schedule.theoreticalBubble, 3)) theory, "
+        return "bubble \(Formatting.decimals(bubble, 3)) measured / \(Formatting.decimals(schedule.theoreticalBubble, 3)) theory, "
             + "peak stored micro-batches per stage \(peaks)"
     }
 

@@ -73,7 +73,7 @@ final class StageExecutor {
         var held = 0, heldBytes = 0
 
         func received(_ action: PipelineAction, _ what: String, from peer: Int, shape: [Int]) -> Tensor {
-            let start = WallClock.seconds()
+            let start = MonotonicClock.seconds()
             let (buffer, request) = incoming.removeValue(forKey: action)!
             watchdog.waiting(for: "micro-batch \(action.microbatch)'s \(what) from stage \(peer) at step \(step)") { request.wait() }
             trace?.span("wait \(action)", category: "wait", since: start)
@@ -87,7 +87,7 @@ final class StageExecutor {
             case .receiveGradient(let i):
                 outputGradients[i] = received(action, "gradients", from: stage + 1, shape: runner.outputShape)
             case .forward(let i):
-                let start = WallClock.seconds()
+                let start = MonotonicClock.seconds()
                 let x = first ? images.items((i * b)..<((i + 1) * b)) : inputs.removeValue(forKey: i)!
                 let (y, saved) = runner.forward(x)
                 if last {
@@ -104,16 +104,16 @@ final class StageExecutor {
                 heldBytes += saved.reduce(0) { $0 + $1.byteCount }
                 peakStoredMicrobatches = max(peakStoredMicrobatches, held)
                 peakStoredBytes = max(peakStoredBytes, heldBytes)
-                result.busySeconds += WallClock.seconds() - start
+                result.busySeconds += MonotonicClock.seconds() - start
                 trace?.span("F\(i)", category: "forward", since: start)
             case .backward(let i):
-                let start = WallClock.seconds()
+                let start = MonotonicClock.seconds()
                 let saved = tapes.removeValue(forKey: i)!
                 let gradient = runner.backward(outputGradients.removeValue(forKey: i)!, saved: saved, needInputGradient: !first)
                 if !first { inputGradients[i] = gradient }
                 held -= 1
                 heldBytes -= saved.reduce(0) { $0 + $1.byteCount }
-                result.busySeconds += WallClock.seconds() - start
+                result.busySeconds += MonotonicClock.seconds() - start
                 trace?.span("B\(i)", category: "backward", since: start)
             case .sendActivation(let i):
                 sends.append(pipeline.startSend(MessageBuffer(outputs.removeValue(forKey: i)!.storage), to: stage + 1, tag: 2 * i))
@@ -121,7 +121,7 @@ final class StageExecutor {
                 sends.append(pipeline.startSend(MessageBuffer(inputGradients.removeValue(forKey: i)!.storage), to: stage - 1, tag: 2 * i + 1))
             }
         }
-        let start = WallClock.seconds()
+        let start = MonotonicClock.seconds()
         watchdog.waiting(for: "the sends of step \(step) to stages \(stage - 1) and \(stage + 1) to complete") {
             for send in sends { send.wait() }
         }

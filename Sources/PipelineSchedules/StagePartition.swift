@@ -37,10 +37,10 @@ public struct StagePartition: Equatable, Sendable {
         ranges = (0..<stages).map { bounds[$0]..<bounds[$0 + 1] }
     }
 
-    /// Stages starting at the given layer indices (`--split 3,7`: stage 0 is layers
+    /// Stages starting at the given layer indices (starts 3 and 7: stage 0 is layers
     /// 0..<3, stage 1 is 3..<7, stage 2 the rest).
     public init(starts: [Int], layerCount n: Int) throws {
-        guard starts.count >= 0, zip([0] + starts, starts + [n]).allSatisfy({ $0 < $1 }) else {
+        guard zip([0] + starts, starts + [n]).allSatisfy({ $0 < $1 }) else {
             throw PartitionError.invalidStarts(starts, layers: n)
         }
         let bounds = [0] + starts + [n]

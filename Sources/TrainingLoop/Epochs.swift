@@ -8,13 +8,13 @@ extension TrainingLoop {
         let firstEpoch = progress.epoch
         for epoch in firstEpoch..<options.epochs where progress.summary.steps < run.totalSteps {
             strategy.beginEpoch(epoch)
-            let epochStart = WallClock.seconds()
+            let epochStart = MonotonicClock.seconds()
             let firstStep = epoch == firstEpoch ? progress.stepInEpoch : 0
             for stepInEpoch in firstStep..<run.plan.stepsPerEpoch where progress.summary.steps < run.totalSteps {
                 try step(run, &progress, epoch: epoch, stepInEpoch: stepInEpoch)
             }
-            progress.summary.trainSeconds += WallClock.seconds() - epochStart
-            progress.summary.testAccuracy = try evaluate(run, after: epoch, started: epochStart)
+            progress.summary.trainSeconds += MonotonicClock.seconds() - epochStart
+            try evaluate(run, &progress, after: epoch, started: epochStart)
             progress.window.restart()
         }
     }
@@ -25,7 +25,7 @@ extension TrainingLoop {
         let outcome = try strategy.step(StepContext(epoch: epoch, stepInEpoch: stepInEpoch, step: steps,
                                                     learningRate: run.schedule.rate(atStep: steps)))
         progress.summary.steps += 1
-        progress.summary.samples += run.plan.globalBatch
+        progress.summary.samples += outcome.samples ?? run.plan.globalBatch
         if outcome.skipped { progress.summary.skippedSteps += 1 }
         try checkpointIfDue(run, progress, epoch: epoch, stepInEpoch: stepInEpoch)
         progress.window.add(outcome.loss)
@@ -35,7 +35,7 @@ extension TrainingLoop {
             progress.summary.finalLoss = reportedLoss(run, progress.window, afterStep: done)
             let rate = Double(progress.window.steps * run.plan.globalBatch) / progress.window.seconds
             ConsoleLog.progress("epoch \(epoch + 1)/\(options.epochs) step \(stepInEpoch + 1)/\(run.plan.stepsPerEpoch) "
-                                + "loss \(format(progress.summary.finalLoss, 4)) samples/s \(Int(rate.rounded()))", rank: rank)
+                                + "loss \(Formatting.decimals(progress.summary.finalLoss, 4)) samples/s \(Int(rate.rounded()))", rank: rank)
             progress.window.restart()
         }
     }
@@ -53,14 +53,15 @@ extension TrainingLoop {
     }
 
     /// Test accuracy of the model as it is now.
-    func evaluate(_ run: PreparedRun, after epoch: Int?, started: Double) throws -> Double {
+    func evaluate(_ run: PreparedRun, _ progress: inout Progress, after epoch: Int?, started: Double) throws {
         let target = try strategy.prepareEvaluation()
         let what = epoch.map { "the evaluation after epoch \($0 + 1)" } ?? "the final evaluation"
         let accuracy = run.watchdog.waiting(for: what) { evaluateAccuracy(target.model, on: run.data.test, over: target.group) }
         if let epoch {
-            ConsoleLog.info("epoch \(epoch + 1) done: test accuracy \(format(accuracy * 100, 2))% on \(run.data.test.count) "
-                            + "images, \(format(WallClock.seconds() - started, 1)) s", rank: rank)
+            ConsoleLog.info("epoch \(epoch + 1) done: test accuracy \(Formatting.decimals(accuracy * 100, 2))% on \(run.data.test.count) "
+                            + "images, \(Formatting.decimals(MonotonicClock.seconds() - started, 1)) s", rank: rank)
         }
-        return accuracy
+        progress.summary.testAccuracy = accuracy
+        progress.evaluated = target
     }
 }

@@ -21,3 +21,19 @@ public func evaluateAccuracy(_ model: any Classifier, on data: LabeledImages, ov
     let total = group.allreduce(correct, op: .sum)
     return data.count == 0 ? 0 : Double(total) / Double(data.count)
 }
+
+/// A model to evaluate, and the group that shares the work.
+public struct EvaluationTarget {
+    public let model: any Classifier
+    public let group: any Communicator
+    /// The whole model's parameters and name, for the model file (complete on rank 0).
+    public let parameters: FlatParameters
+    public let modelName: String
+
+    public init(model: any Classifier, group: any Communicator, parameters: FlatParameters, modelName: String) {
+        self.model = model
+        self.group = group
+        self.parameters = parameters
+        self.modelName = modelName
+    }
+}

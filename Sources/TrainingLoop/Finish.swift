@@ -6,10 +6,12 @@ import Persistence
 extension TrainingLoop {
     /// The closing evaluation (when no epoch ran), the output files and the closing line.
     func finish(_ run: PreparedRun, _ progress: Progress, started: Double) throws -> Summary {
-        var summary = progress.summary
+        var progress = progress
         // A run resumed at its last step trains no epoch: evaluate anyway.
-        if summary.testAccuracy.isNaN { summary.testAccuracy = try evaluate(run, after: nil, started: WallClock.seconds()) }
-        let target = try strategy.prepareEvaluation()
+        if progress.evaluated == nil { try evaluate(run, &progress, after: nil, started: MonotonicClock.seconds()) }
+        // The model has not changed since its last evaluation made it whole.
+        let target = progress.evaluated!
+        var summary = progress.summary
 
         if let path = options.outputs.trace, let trace = run.trace {
             try trace.write(to: path, world: communicator)
@@ -23,18 +25,16 @@ extension TrainingLoop {
         }
         var metrics = commonMetrics(run, summary)
         let detail = strategy.report(into: &metrics)
-        summary.wallSeconds = WallClock.seconds() - started
+        summary.wallSeconds = MonotonicClock.seconds() - started
         metrics["wall_seconds"] = summary.wallSeconds
         ConsoleLog.info("done: \(summary.steps) steps, \(Int(summary.samplesPerSecond.rounded())) samples/s, "
-                        + "test accuracy \(format(summary.testAccuracy * 100, 2))%"
-                        + (detail.map { ", \($0)" } ?? "") + ", \(format(summary.wallSeconds, 2)) s", rank: rank)
+                        + "test accuracy \(Formatting.decimals(summary.testAccuracy * 100, 2))%"
+                        + (detail.map { ", \($0)" } ?? "") + ", \(Formatting.decimals(summary.wallSeconds, 2)) s", rank: rank)
         if let path = options.outputs.metrics {
             try communicator.together("writing metrics to \(path)") {
                 if rank == 0 { try metrics.write(to: path) }
             }
         }
-        run.watchdog?.stop()
-        strategy.close()
         return summary
     }
 

@@ -3,9 +3,9 @@ import NeuralNet
 /// How the learning rate is set per step.
 public struct LearningRatePolicy: Sendable, Equatable {
     public enum Scaling: String, Sendable, CaseIterable {
-        /// `--lr` as given.
+        /// The learning rate as given.
         case none
-        /// The linear scaling rule (Goyal et al.; Horovod's advice): `--lr` is the rate
+        /// The linear scaling rule (Goyal et al.; Horovod's advice): the given rate is
         /// for one rank's batch, multiplied by ranks × accumulation steps, i.e. by how
         /// many such batches one optimizer step averages.
         case linear

@@ -7,13 +7,15 @@ struct Progress {
     var stepInEpoch = 0
     var summary = TrainingLoop.Summary()
     var window = LogWindow()
+    /// What the last evaluation evaluated: the model as it is now, made whole.
+    var evaluated: EvaluationTarget?
 }
 
 /// The losses and time since the last progress line.
 struct LogWindow {
     private(set) var lossSum = 0.0
     private(set) var steps = 0
-    private(set) var start = WallClock.seconds()
+    private(set) var start = MonotonicClock.seconds()
 
     mutating func add(_ loss: Double) {
         lossSum += loss
@@ -23,11 +25,11 @@ struct LogWindow {
     /// This rank's mean loss over the window.
     var meanLoss: Double { steps > 0 ? lossSum / Double(steps) : .nan }
 
-    var seconds: Double { WallClock.seconds() - start }
+    var seconds: Double { MonotonicClock.seconds() - start }
 
     mutating func restart() {
         lossSum = 0
         steps = 0
-        start = WallClock.seconds()
+        start = MonotonicClock.seconds()
     }
 }

@@ -43,6 +43,10 @@ extension TrainingLoop {
                 ? (found.checkpoint, found.path) : try Checkpoint.read(step: common, in: scope.directory)
             try checkpoint.apply(to: scope.parameters, slots: scope.slots, optimizer: scope.optimizer,
                                  expecting: scope.layout, path: path)
+            let mine = "rank\(rank)."
+            try scope.restoreState(checkpoint.extraState.reduce(into: [:]) { own, entry in
+                if entry.key.hasPrefix(mine) { own[String(entry.key.dropFirst(mine.count))] = entry.value }
+            })
             return (checkpoint, path)
         }
         for reason in found?.skipped ?? [] { ConsoleLog.info("skipped an unreadable checkpoint: \(reason)", rank: rank) }
@@ -59,12 +63,27 @@ extension TrainingLoop {
     }
 
     /// Writes a checkpoint when one is due after the step just finished.
+    ///
+    /// A strategy's extra state may differ per rank (a hook's error-feedback residuals),
+    /// so every rank's is gathered and the writer stores them all, as
+    /// `rank<r>.<name>`; a resuming rank takes back its own.
     func checkpointIfDue(_ run: PreparedRun, _ progress: Progress, epoch: Int, stepInEpoch: Int) throws {
         guard let policy = options.checkpoints, policy.every > 0, progress.summary.steps % policy.every == 0 else { return }
         let next = stepInEpoch + 1 < run.plan.stepsPerEpoch ? (epoch, stepInEpoch + 1) : (epoch + 1, 0)
+        let own = (run.scope?.saveState() ?? [:]).sorted { $0.key < $1.key }
+        let gathered = communicator.allgatherBytes(Safetensors.encode(own.map {
+            Safetensors.Entry(name: $0.key, shape: [$0.value.count], values: $0.value)
+        }))
         try communicator.together("writing a checkpoint to \(run.scope?.directory ?? policy.directory)") {
             guard let scope = run.scope, scope.writes else { return }
-            try Checkpoint.save(scope.parameters, slots: scope.slots, optimizer: scope.optimizer, step: progress.summary.steps,
+            var extraState: [String: [Float]] = [:]
+            for (rank, bytes) in gathered.enumerated() {
+                for entry in try Safetensors.decode(bytes, name: "rank \(rank)'s state").entries {
+                    extraState["rank\(rank).\(entry.name)"] = entry.values
+                }
+            }
+            try Checkpoint.save(scope.parameters, slots: scope.slots, optimizer: scope.optimizer,
+                                extraState: extraState, step: progress.summary.steps,
                                 epoch: next.0, stepInEpoch: next.1, layout: scope.layout, to: scope.directory, keep: policy.keep)
         }
     }

@@ -49,9 +49,17 @@ public final class TrainingLoop {
     }
 
     /// Runs the whole training and returns what it measured (the same on every rank).
+    ///
+    /// Once the strategy has started, it is closed (its groups released) however the
+    /// run ends: every failure from there on is one the ranks agree on, so they all
+    /// close at the same point; a search running many trials in one job leaks nothing.
     public func run() throws -> Summary {
-        let started = WallClock.seconds()
+        let started = MonotonicClock.seconds()
         let run = try setUp()
+        defer {
+            run.watchdog?.stop()
+            strategy.close()
+        }
         var progress = try resume(run)
         try train(run, &progress)
         return try finish(run, progress, started: started)
@@ -101,8 +109,13 @@ extension TrainingLoop {
         let scope = options.checkpoints.flatMap { strategy.checkpointScope(directory: $0.directory) }
         if let directory = options.checkpoints?.directory {
             // Fail now, not at the first checkpoint an hour in.
-            try communicator.together("using the checkpoint directory \(scope?.directory ?? directory)") {
-                if let scope, scope.writes { try AtomicFile.checkWritable(directory: scope.directory) }
+            do {
+                try communicator.together("using the checkpoint directory \(scope?.directory ?? directory)") {
+                    if let scope, scope.writes { try AtomicFile.checkWritable(directory: scope.directory) }
+                }
+            } catch {
+                strategy.close()
+                throw error
             }
         }
         return PreparedRun(data: data, plan: plan, totalSteps: totalSteps, schedule: schedule, trace: trace,
@@ -118,8 +131,11 @@ extension TrainingLoop {
                                "\(options.optimizer.description) lr \(options.learningRate) \(options.learningRatePolicy)"),
             ConfigurationField(TrainingField.seed, "\(options.seed)"),
             ConfigurationField(TrainingField.runLength, "\(options.epochs)/\(options.maxSteps.map(String.init) ?? "all")"),
-            ConfigurationField(TrainingField.checkpoints,
-                               "\(options.checkpoints?.directory ?? "none")/\(options.checkpoints?.resume ?? false)"),
+            // The next three decide when the loop itself communicates: a checkpoint's
+            // and a progress line's agreement, a skipped step's verdict.
+            ConfigurationField(TrainingField.checkpoints, options.checkpoints.map { "\($0.directory)/\($0.every)/\($0.resume)" } ?? "none"),
+            ConfigurationField(TrainingField.logging, "\(options.logEvery)"),
+            ConfigurationField(TrainingField.nonFiniteGradients, "\(options.nonFiniteGradients)"),
             // Each output is written collectively: a rank that skips one would leave
             // the others waiting at the end of the run.
             ConfigurationField(TrainingField.outputs,

@@ -202,6 +202,28 @@ final class InProcessGroupTests: XCTestCase {
         for order in orders { XCTAssertEqual(order.sorted(), [1, 1, 2, 2, 3, 3]) }
     }
 
+    func testCollectivesAndSubGroupsGiveTheSameResultsUnderEverySteppedOrder() {
+        for seed in 1...20 {
+            let results = InProcessGroup(size: 5, scheduling: .stepped(.seeded(UInt64(seed)))).run { rank -> [Int64] in
+                rank.barrier()
+                let total = rank.allreduce(Int64(rank.rank + 1), op: .sum)
+                let half = rank.split(color: rank.rank % 2, key: rank.rank)!
+                let halfTotal = half.allreduce(Int64(rank.rank), op: .sum)
+                // Polling for a message yields until it is there; so does test-any.
+                let right = (rank.rank + 1) % rank.size, left = (rank.rank + rank.size - 1) % rank.size
+                rank.startSend(MessageBuffer([Int64(rank.rank)]), to: right, tag: 1).wait()
+                while rank.poll(from: left, tag: 1) == nil {}
+                let incoming = MessageBuffer<Int64>(count: 1, repeating: -1)
+                let receive = rank.startReceive(into: incoming, from: left, tag: 1)
+                while rank.testAny([receive]) == nil {}
+                return [total, halfTotal, incoming[0]]
+            }
+            for (rank, result) in results.enumerated() {
+                XCTAssertEqual(result, [15, rank % 2 == 0 ? 6 : 4, Int64((rank + 4) % 5)], "seed \(seed) rank \(rank)")
+            }
+        }
+    }
+
     func testVirtualTimeRunsTheEarliestRankFirstAndCarriesClocksWithMessages() {
         // Rank 3 computes 1 s per message, rank 1 3 s, rank 2 2 s.
         let (order, clocks) = arrivalOrder(.stepped(.virtualTime), delays: [0, 3, 2, 1])

@@ -123,19 +123,10 @@ func runOnFakeRanks(ranks: Int, count: Int, input: @escaping @Sendable (Int, Int
                     _ body: @escaping @Sendable (UnsafeMutableBufferPointer<Double>, InProcessCommunicator) -> Void)
     -> (results: [[Double]], messages: [InProcessGroup.Message]) {
     let group = InProcessGroup(size: ranks)
-    let box = ResultBox(ranks: ranks)
-    group.run { member in
+    let results = group.run { member in
         var buffer = (0..<count).map { input(member.rank, $0) }
         buffer.withUnsafeMutableBufferPointer { body($0, member) }
-        box.set(member.rank, buffer)
+        return buffer
     }
-    return (box.values, group.messages)
-}
-
-final class ResultBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var storage: [[Double]]
-    init(ranks: Int) { storage = Array(repeating: [], count: ranks) }
-    func set(_ rank: Int, _ value: [Double]) { lock.lock(); storage[rank] = value; lock.unlock() }
-    var values: [[Double]] { lock.lock(); defer { lock.unlock() }; return storage }
+    return (results, group.messages)
 }

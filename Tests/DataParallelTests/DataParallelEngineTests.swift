@@ -23,14 +23,14 @@ final class DataParallelEngineTests: XCTestCase {
 
     /// Runs one backward's worth of engine calls on `ranks` fake ranks with gradients
     /// set per rank; returns each rank's gradients afterwards.
-    func reduce(ranks: Int, overlap: Bool, hook: @escaping @Sendable () -> CommunicationHook = { AveragingHook() }) throws -> [[Float]] {
+    func reduce(ranks: Int, overlap: Bool, nodeSize: Int? = nil, algorithm: AllreduceAlgorithm = .auto) throws -> [[Float]] {
         let layers = try Self.makeModel().layers.count
-        return InProcessGroup(size: ranks).run { rank in
+        return InProcessGroup(size: ranks, nodeSize: nodeSize).run { rank in
             let model = try! Self.makeModel()
             var configuration = Self.configuration
             configuration.overlap = overlap
-            let engine = try! DataParallelEngine(parameters: model.parameters, communicator: rank, configuration: configuration,
-                                                 hook: hook())
+            configuration.algorithm = algorithm
+            let engine = try! DataParallelEngine(parameters: model.parameters, communicator: rank, configuration: configuration)
             XCTAssertEqual(engine.plan.buckets.count, 3)
             for step in 0..<2 {
                 for i in 0..<model.parameters.count { model.parameters.gradients[i] = Self.gradient(rank.rank, i) * Float(step + 1) }
@@ -44,9 +44,12 @@ final class DataParallelEngineTests: XCTestCase {
     }
 
     func testTheDefaultHookAveragesEveryBucketOverlappingOrNot() throws {
-        for ranks in [1, 2, 3, 5] {
-            let overlapped = try reduce(ranks: ranks, overlap: true)
-            let serial = try reduce(ranks: ranks, overlap: false)
+        // Shared memory (one node), recursive doubling (a node per rank: `auto` for
+        // small buckets), the ring and the hierarchical algorithm (two nodes).
+        for (ranks, nodeSize, algorithm) in [(1, nil, AllreduceAlgorithm.auto), (2, nil, .auto), (3, nil, .auto), (5, nil, .auto),
+                                             (3, 1, .auto), (5, 1, .auto), (3, nil, .ring), (4, 2, .hierarchical)] {
+            let overlapped = try reduce(ranks: ranks, overlap: true, nodeSize: nodeSize, algorithm: algorithm)
+            let serial = try reduce(ranks: ranks, overlap: false, nodeSize: nodeSize, algorithm: algorithm)
             let count = overlapped[0].count
             // Integer-valued inputs: every summation order gives the same sum; x2 for the second step.
             let expected = (0..<count).map { i in
@@ -78,6 +81,17 @@ final class DataParallelEngineTests: XCTestCase {
     }
 
     func testAHookSeesEveryBucketInPlanOrderOnEveryRankAndDecidesTheResult() throws {
+        try checkHookOrder(marking: [2, 1, 0])
+    }
+
+    /// A model whose backward finishes layers in another order (a skip connection)
+    /// still communicates the buckets in plan order, each once all its layers are done.
+    func testBucketsGoInPlanOrderWhateverOrderLayersFinishIn() throws {
+        try checkHookOrder(marking: [0, 2, 1])
+        try checkHookOrder(marking: [1, 0, 2])
+    }
+
+    func checkHookOrder(marking order: [Int]) throws {
         let model = try Self.makeModel()
         let ranks = InProcessGroup(size: 3).run { rank in
             let model = try! Self.makeModel()
@@ -86,7 +100,7 @@ final class DataParallelEngineTests: XCTestCase {
                                                  configuration: Self.configuration, hook: hook)
             for i in 0..<model.parameters.count { model.parameters.gradients[i] = Self.gradient(rank.rank, i) }
             engine.prepareForBackward()
-            for layer in (0..<3).reversed() { engine.markLayerReady(layer) }
+            for layer in order { engine.markLayerReady(layer) }
             engine.finalizeBackward()
             engine.close()
             return (hook, model.parameters.gradientArray)
@@ -97,7 +111,7 @@ final class DataParallelEngineTests: XCTestCase {
             "step 1 bucket 1 [fc2.weight fc2.bias] at \(slots[2].offset) x\(slots[2].count + slots[3].count)",
             "step 1 bucket 2 [fc1.weight fc1.bias] at 0 x\(slots[0].count + slots[1].count)",
         ]
-        for (hook, _) in ranks { XCTAssertEqual(hook.calls, expectedCalls) }
+        for (hook, _) in ranks { XCTAssertEqual(hook.calls, expectedCalls, "layers marked \(order)") }
         let sums = (0..<model.parameters.count).map { i in (0..<3).reduce(Float(0)) { $0 + Self.gradient($1, i) } }
         for (_, result) in ranks { XCTAssertEqual(result, sums, "the hook's sum, not the default average") }
     }
@@ -128,7 +142,7 @@ final class DataParallelEngineTests: XCTestCase {
                                           overlap: true, trace: nil, watchdog: nil)
             probe.object = reducer.worker
             reducer.beginStep()
-            reducer.layerFinished(0)
+            for layer in [2, 1, 0] { reducer.layerFinished(layer) }  // every bucket queued
             // Dropped here without close() or finish(): its deinit stops the thread.
         }
         // The worker is kept alive only by its thread; once that has exited it is freed.

@@ -68,7 +68,7 @@ enum ChorusMPITests {
             if world.rank == 0 { print("check-metrics: \(1 - failed) passed, \(failed) failed") }
         default:
             if world.rank == 0 {
-                writeToStandardError("usage: chorus-mpi-tests collectives | compare-models A B TOLERANCE | check-metrics FILE KEY[>=|=]VALUE...\n")
+                writeToStandardError("usage: chorus-mpi-tests collectives | point-to-point | mismatched-length ALGORITHM | check-trace FILE RANKS [pipeline] | compare-models A B TOLERANCE | check-metrics FILE KEY[>=|=]VALUE...\n")
             }
             failed = 1
         }

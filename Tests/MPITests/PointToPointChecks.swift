@@ -49,13 +49,18 @@ struct PointToPointChecks {
         record(ok, "any-source receives report source, tag and count")
     }
 
-    /// Rank r > 0 sends a message of 3r floats; rank 0 probes for its size first.
+    /// Rank r > 0 sends a message of 3r floats once rank 0 has polled and found
+    /// nothing; rank 0 polls until each arrives, probes it, and receives it by size.
     mutating func probesSizeTheReceive() {
         var ok = true
         if world.rank == 0 {
-            ok = world.size > 1 || world.poll(from: Wildcard.anySource, tag: 7) == nil
+            ok = world.poll(from: Wildcard.anySource, tag: 7) == nil
+            world.barrier()
             for _ in 1..<world.size {
-                let status = world.probe(from: Wildcard.anySource, tag: 7)
+                var polled = world.poll(from: Wildcard.anySource, tag: 7)
+                while polled == nil { polled = world.poll(from: Wildcard.anySource, tag: 7) }
+                let status = world.probe(from: polled!.source, tag: 7)
+                ok = ok && status == polled
                 let buffer = MessageBuffer<Float>(count: status.count(of: Float.self), repeating: 0)
                 let receive = world.startReceive(into: buffer, from: status.source, tag: 7)
                 receive.wait()
@@ -63,13 +68,15 @@ struct PointToPointChecks {
                     && receive.status == status
             }
         } else {
+            world.barrier()
             world.startSend(MessageBuffer(Array(repeating: Float(world.rank), count: 3 * world.rank)), to: 0, tag: 7).wait()
         }
-        record(ok, "probe describes the next message, which then fits its receive")
+        record(ok, "poll finds nothing early, then each message; probe describes it, and it fits its receive")
     }
 
     /// Rank 0 posts a receive from every other rank before anyone sends; test-any
-    /// finds none complete; after a barrier each is returned by wait-any exactly once.
+    /// finds none complete; after a barrier each is returned exactly once, by test-any
+    /// for the first half and wait-any for the rest.
     mutating func waitAnyAndTestAny() {
         var ok = true
         if world.rank == 0 {
@@ -79,7 +86,14 @@ struct PointToPointChecks {
             world.barrier()
             var pending = receives, seen: [Int] = []
             while !pending.isEmpty {
-                let index = world.waitAny(pending)
+                let index: Int
+                if seen.count < receives.count / 2 {
+                    var found = world.testAny(pending)
+                    while found == nil { found = world.testAny(pending) }
+                    index = found!
+                } else {
+                    index = world.waitAny(pending)
+                }
                 seen.append(pending[index].status?.source ?? -1)
                 pending.remove(at: index)
             }

@@ -19,12 +19,19 @@ final class ScriptedStrategy: TrainingStrategy {
     /// Steps (0-based) whose gradient is NaN on rank `nanRank`.
     var nanSteps: Set<Int> = []
     var nanRank = 0
+    /// Steps (0-based) this strategy leaves out itself: no update, reported as skipped.
+    var omittedSteps: Set<Int> = []
+    /// Whether `carried` shows in the loss.
+    var carriesIntoLoss = false
     /// Thrown by `plan` on rank `failingRank`.
     var planFailure: (rank: Int, error: any Error)?
     /// Each rank holds different gradients, as pipeline stages do, and agrees on the screen's verdict.
     var agreeOnScreen = false
 
     let parameters = FlatParameters(slots: [ParameterSlot(name: "layer.w", shape: [4], offset: 0, layerIndex: 0)])
+    /// State outside the parameters and the optimizer, different on every rank (like a
+    /// hook's residuals): it grows by rank + 1 each step and adds to the loss.
+    private(set) var carried: [Float] = [1]
     private var optimizer: Optimizer!
     private var services: TrainingServices!
     private(set) var log: [String] = []
@@ -55,9 +62,11 @@ final class ScriptedStrategy: TrainingStrategy {
     func step(_ context: StepContext) throws -> StepOutcome {
         steps.append(context)
         log.append("step \(context.step)")
+        carried[0] += Float(communicator.rank + 1)
         for i in 0..<4 { parameters.gradients[i] = Float(i + 1) * 0.01 * Float(context.step % 5 + 1) }
         if nanSteps.contains(context.step) && communicator.rank == nanRank { parameters.gradients[2] = .nan }
-        let loss = Double(context.step + communicator.rank)
+        let loss = Double(context.step + communicator.rank) + (carriesIntoLoss ? Double(carried[0]) : 0)
+        if omittedSteps.contains(context.step) { return StepOutcome(loss: loss, skipped: true) }
         guard try services.screen.admits(parameters, range: 0..<4, step: context.step, layerName: { _ in "layer" },
                                          loss: loss, agreeingOver: agreeOnScreen ? communicator : nil) else {
             return StepOutcome(loss: loss, skipped: true)
@@ -69,7 +78,9 @@ final class ScriptedStrategy: TrainingStrategy {
 
     func checkpointScope(directory: String) -> CheckpointScope? {
         CheckpointScope(directory: directory, writes: communicator.rank == 0, parameters: parameters, slots: parameters.slots,
-                        optimizer: optimizer, layout: ["model": "scripted", "ranks": "\(communicator.size)"])
+                        optimizer: optimizer, layout: ["model": "scripted", "ranks": "\(communicator.size)"],
+                        saveState: { ["carried": self.carried] },
+                        restoreState: { self.carried = $0["carried"] ?? [1] })
     }
 
     func prepareEvaluation() throws -> EvaluationTarget {

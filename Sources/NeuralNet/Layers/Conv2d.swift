@@ -159,6 +159,11 @@ public final class Conv2d: Layer {
     }
 
     /// im2col: cols[(c·k + i)·k + j, b·P + oy·Wout + ox] = x[b, c, oy·s − pad + i, ox·s − pad + j] (0 outside).
+    ///
+    /// Index arithmetic here and in `fold` wraps (`&*`, `&+`): the geometry comes from
+    /// a shape checked on entry, so no product overflows, and the overflow checks of
+    /// plain arithmetic kept these loops from vectorising (they doubled `fold`'s
+    /// instruction count without -Ounchecked).
     private func unfold(_ x: UnsafePointer<Float>, into cols: UnsafeMutablePointer<Float>, _ g: Geometry) {
         for j in 0..<kernel {
             let valid = validColumns(tap: j, width: g.width, outWidth: g.outWidth)
@@ -169,16 +174,17 @@ public final class Conv2d: Layer {
                         let row = (c * kernel + i) * kernel + j
                         var dst = cols + row * g.columns + b * g.pixels
                         for oy in 0..<g.outHeight {
-                            let iy = oy * stride - padding + i
+                            let iy = oy &* stride &- padding &+ i
                             if iy < 0 || iy >= g.height || valid.isEmpty {
                                 dst.update(repeating: 0, count: g.outWidth)
                             } else {
                                 dst.update(repeating: 0, count: valid.lowerBound)
-                                let src = plane + iy * g.width + valid.lowerBound * stride - padding + j
+                                let src = plane + (iy &* g.width &+ valid.lowerBound &* stride &- padding &+ j)
                                 if stride == 1 {
                                     (dst + valid.lowerBound).update(from: src, count: valid.count)
                                 } else {
-                                    for n in 0..<valid.count { dst[valid.lowerBound + n] = src[n * stride] }
+                                    let first = dst + valid.lowerBound
+                                    for n in 0..<valid.count { first[n] = src[n &* stride] }
                                 }
                                 (dst + valid.upperBound).update(repeating: 0, count: g.outWidth - valid.upperBound)
                             }
@@ -202,11 +208,15 @@ public final class Conv2d: Layer {
                         let row = (c * kernel + i) * kernel + j
                         var src = cols + row * g.columns + b * g.pixels
                         for oy in 0..<g.outHeight {
-                            let iy = oy * stride - padding + i
+                            let iy = oy &* stride &- padding &+ i
                             if iy >= 0 && iy < g.height {
-                                let dst = plane + iy * g.width + valid.lowerBound * stride - padding + j
+                                let dst = plane + (iy &* g.width &+ valid.lowerBound &* stride &- padding &+ j)
                                 let from = src + valid.lowerBound
-                                for n in 0..<valid.count { dst[n * stride] += from[n] }
+                                if stride == 1 {
+                                    for n in 0..<valid.count { dst[n] += from[n] }
+                                } else {
+                                    for n in 0..<valid.count { dst[n &* stride] += from[n] }
+                                }
                             }
                             src += g.outWidth
                         }

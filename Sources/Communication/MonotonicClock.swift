@@ -4,7 +4,7 @@ import Glibc
 
 /// Seconds on CLOCK_MONOTONIC: immune to wall-clock adjustments, and one clock for
 /// every process of a machine, so timelines of ranks on one node line up.
-public enum WallClock {
+public enum MonotonicClock {
     @inline(__always)
     public static func seconds() -> Double {
         var now = timespec()

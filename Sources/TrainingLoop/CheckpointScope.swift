@@ -1,0 +1,37 @@
+import NeuralNet
+
+/// What one rank's checkpoints hold and where they go.
+public struct CheckpointScope {
+    /// This rank's checkpoint directory (a pipeline stage has its own).
+    public let directory: String
+    /// Whether this rank writes them (one rank per directory).
+    public let writes: Bool
+    public let parameters: FlatParameters
+    /// The tensors this rank's checkpoints hold.
+    public let slots: [ParameterSlot]
+    public let optimizer: Optimizer
+    /// What a resuming run must match (model, ranks, global batch, ...).
+    public let layout: [String: String]
+    /// Who resumed, for the log ("every stage"), or nil.
+    public let subject: String?
+    /// Other state later steps depend on (a communication hook's residuals), which may
+    /// differ per rank: read on every rank at every save, handed back to the same rank
+    /// on resume.
+    public let saveState: () -> [String: [Float]]
+    public let restoreState: ([String: [Float]]) throws -> Void
+
+    public init(directory: String, writes: Bool, parameters: FlatParameters, slots: [ParameterSlot], optimizer: Optimizer,
+                layout: [String: String], subject: String? = nil,
+                saveState: @escaping () -> [String: [Float]] = { [:] },
+                restoreState: @escaping ([String: [Float]]) throws -> Void = { _ in }) {
+        self.directory = directory
+        self.writes = writes
+        self.parameters = parameters
+        self.slots = slots
+        self.optimizer = optimizer
+        self.layout = layout
+        self.subject = subject
+        self.saveState = saveState
+        self.restoreState = restoreState
+    }
+}
