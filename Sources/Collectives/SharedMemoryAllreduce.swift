@@ -68,6 +68,10 @@ public final class SharedMemoryAllreduce {
     static let controlBytes = 128
 
     let window: any SharedMemory
+    /// Every rank's part of the window, looked up once: the barrier's spin and the
+    /// slot arithmetic then cost no call (at 4 KiB, a protocol call per lookup took
+    /// 12% off the all-reduce's bandwidth).
+    private let bases: [UnsafeMutableRawPointer]
     /// The node's ranks: driven for progress while waiting, and named in errors.
     let node: any Communicator
     public let rank: Int
@@ -88,7 +92,8 @@ public final class SharedMemoryAllreduce {
         self.pieceBytes = pieceBytes
         self.node = node
         window = node.allocateSharedMemory(bytesPerRank: Self.controlBytes + 2 * pieceBytes)
-        memset(window.base(of: rank), 0, Self.controlBytes)
+        bases = (0..<node.size).map(window.base(of:))
+        memset(bases[rank], 0, Self.controlBytes)
         node.barrier()  // every rank's flags are zero before anyone waits on them
     }
 
@@ -98,15 +103,15 @@ public final class SharedMemoryAllreduce {
     // MARK: Layout of a rank's part of the window
 
     private func epochFlag(_ r: Int) -> UnsafeMutablePointer<Int64> {
-        window.base(of: r).bindMemory(to: Int64.self, capacity: 1)
+        bases[r].bindMemory(to: Int64.self, capacity: 1)
     }
 
     private func countSlot(_ r: Int, parity: Int) -> UnsafeMutablePointer<Int64> {
-        (window.base(of: r) + 64).bindMemory(to: Int64.self, capacity: 2) + parity
+        (bases[r] + 64).bindMemory(to: Int64.self, capacity: 2) + parity
     }
 
     private func slot<T>(_ r: Int, half h: Int, _: T.Type) -> UnsafeMutablePointer<T> {
-        (window.base(of: r) + Self.controlBytes + h * pieceBytes).bindMemory(to: T.self, capacity: pieceBytes / MemoryLayout<T>.stride)
+        (bases[r] + Self.controlBytes + h * pieceBytes).bindMemory(to: T.self, capacity: pieceBytes / MemoryLayout<T>.stride)
     }
 
     // MARK: Synchronisation

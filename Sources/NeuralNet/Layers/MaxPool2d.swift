@@ -23,6 +23,9 @@ public final class MaxPool2d: Layer {
     }
 
     public func forward(_ input: Tensor, training: Bool) -> (output: Tensor, saved: Saved) {
+        precondition(input.shape.count == 4, "\(name) expects [batch, channels, height, width], got \(input.shape)")
+        // Winners are stored as Int32 indices into the input.
+        precondition(input.count <= Int(Int32.max), "\(name): an input of \(input.count) elements is too large to pool")
         let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
         let oh = (h - kernel) / stride + 1, ow = (w - kernel) / stride + 1
         var winners = [Int32](repeating: 0, count: n * c * oh * ow)
@@ -105,10 +108,11 @@ public final class MaxPool2d: Layer {
         func bits(_ mask: SIMDMask<SIMD8<Int32>>) -> SIMD8<Int32> { unsafeBitCast(mask, to: SIMD8<Int32>.self) }
         var k = 0
         while true {
-            let start = min(k, count - 8)
-            let a0 = rowStart + 2 * start
-            let upper = raw.loadUnaligned(fromByteOffset: a0 * 4, as: SIMD16<Float>.self)
-            let lower = raw.loadUnaligned(fromByteOffset: (a0 + w) * 4, as: SIMD16<Float>.self)
+            // Wrapping arithmetic: the windows lie inside the input, whose size fits Int32 (see forward).
+            let start = min(k, count &- 8)
+            let a0 = rowStart &+ 2 &* start
+            let upper = raw.loadUnaligned(fromByteOffset: a0 &* 4, as: SIMD16<Float>.self)
+            let lower = raw.loadUnaligned(fromByteOffset: (a0 &+ w) &* 4, as: SIMD16<Float>.self)
             let (a, b, c, d) = (upper.evenHalf, upper.oddHalf, lower.evenHalf, lower.oddHalf)
             let abWins = b .> a, cdWins = d .> c
             let ab = a.replacing(with: b, where: abWins)
@@ -119,11 +123,11 @@ public final class MaxPool2d: Layer {
             let abOffset = bits(abWins) & one
             let cdOffset = below &+ (bits(cdWins) & one)
             let pick = bits(lowerWins)
-            let index = ((cdOffset & pick) | (abOffset & ~pick)) &+ lanes &+ Int32(a0)
+            let index = ((cdOffset & pick) | (abOffset & ~pick)) &+ lanes &+ Int32(truncatingIfNeeded: a0)
             UnsafeMutableRawPointer(values + start).storeBytes(of: best, as: SIMD8<Float>.self)
             UnsafeMutableRawPointer(winners + start).storeBytes(of: index, as: SIMD8<Int32>.self)
-            if start + 8 >= count { break }
-            k += 8
+            if start &+ 8 >= count { break }
+            k &+= 8
         }
     }
 }
