@@ -36,25 +36,13 @@ extension MPICommand {
         #endif
     }
 
-    /// Parses `arguments` (the same on every rank, so a bad flag fails on all of them
-    /// and rank 0 alone reports it) and runs the command on `world`. Nothing here
-    /// needs MPI: tests run whole command lines on in-process ranks.
+    /// Parses `arguments` and runs the command on `world`. Nothing here needs MPI:
+    /// tests run whole command lines on in-process ranks.
     public static func execute(_ arguments: [String], world: any Communicator) -> CommandOutcome {
         let command: Self
-        do {
-            let parsed = try parseAsRoot(arguments)
-            guard let ours = parsed as? Self else {
-                // `--help` parses to the library's built-in help command: the help
-                // once (rank 0), and a clean end on every rank.
-                return CommandOutcome(exitCode: 0, output: world.rank == 0 ? helpMessage() : nil)
-            }
-            command = ours
-        } catch {
-            let code = exitCode(for: error)
-            guard world.rank == 0 else { return CommandOutcome(exitCode: code.rawValue) }
-            let message = fullMessage(for: error)
-            return code == .success ? CommandOutcome(exitCode: 0, output: message)
-                : CommandOutcome(exitCode: code.rawValue, error: message)
+        switch agreeOnParsing(arguments, world: world) {
+        case .run(let parsed): command = parsed
+        case .stop(let outcome): return outcome
         }
         do {
             try command.run(world: world)
@@ -71,9 +59,46 @@ extension MPICommand {
         }
     }
 
+    /// Parses on every rank, then agrees: the command runs only if it parsed on
+    /// every rank. Flags usually are the same everywhere, but an MPMD launch, a
+    /// per-rank environment or a wrapper can give one rank a bad flag (or `--help`);
+    /// that rank would stop while the others waited for it in their first collective.
+    /// Instead every rank stops, the lowest rank with the most serious outcome says
+    /// why (an error before help), and every rank exits with that outcome's code.
+    private static func agreeOnParsing(_ arguments: [String], world: any Communicator) -> Parsing<Self> {
+        let mine: Parsing<Self>
+        do {
+            let parsed = try parseAsRoot(arguments)
+            // `--help` parses to the library's built-in help command.
+            mine = (parsed as? Self).map(Parsing.run) ?? .stop(CommandOutcome(exitCode: 0, output: helpMessage()))
+        } catch {
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            mine = .stop(code == .success ? CommandOutcome(exitCode: 0, output: message)
+                         : CommandOutcome(exitCode: code.rawValue, error: message))
+        }
+        // -1: runs; 0: stops cleanly (help); above: an error's code.
+        let severity: Int32
+        switch mine {
+        case .run: severity = -1
+        case .stop(let outcome): severity = outcome.exitCode
+        }
+        let worst = world.allreduce(severity, op: .max)
+        if worst < 0 { return mine }
+        let speaker = Int(world.allreduce(Int32(severity == worst ? world.rank : world.size), op: .min))
+        guard world.rank == speaker, case .stop(let outcome) = mine else { return .stop(CommandOutcome(exitCode: worst)) }
+        return .stop(outcome)
+    }
+
     private static func errorLine(_ message: String, world: any Communicator) -> String {
         "error\(world.size > 1 ? " [rank \(world.rank)]" : ""): \(message)"
     }
+}
+
+/// What parsing decided on one rank: run the command, or stop with an outcome.
+private enum Parsing<Command> {
+    case run(Command)
+    case stop(CommandOutcome)
 }
 
 /// How a command line ended on one rank: its exit code and what it has to say.

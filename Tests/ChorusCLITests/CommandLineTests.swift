@@ -22,6 +22,19 @@ final class CommandLineTests: XCTestCase {
         XCTAssertNil(outcomes[1].error, "one message, not one per rank")
     }
 
+    func testABadFlagOnOneRankOnlyStopsEveryRankAndThatRankSaysWhy() {
+        // An MPMD launch (or a per-rank wrapper) can give one rank other flags.
+        let outcomes = execute(DDPTrain.self, ranks: 3) { rank in
+            ["--dataset", "synthetic", "--steps", "2"] + (rank == 1 ? ["--batch-size", "0"] : [])
+        }
+        XCTAssertEqual(outcomes.map(\.exitCode), [64, 64, 64])
+        XCTAssertNil(outcomes[0].error)
+        XCTAssertTrue(outcomes[1].error?.contains("--batch-size must be at least 1") ?? false, "\(outcomes[1])")
+        let help = execute(PipeTrain.self, ranks: 2) { rank in rank == 1 ? ["--help"] : ["--stages", "2"] }
+        XCTAssertEqual(help.map(\.exitCode), [0, 0], "help on one rank ends every rank cleanly")
+        XCTAssertTrue(help[1].output?.contains("--microbatches") ?? false)
+    }
+
     func testValidationMessagesNameTheFlags() {
         let cases: [([String], String)] = [
             (["--lr", "-1"], "--lr must be a positive number"),

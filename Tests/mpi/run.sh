@@ -202,6 +202,12 @@ expect_failure "only corrupted checkpoints: an error, not a silent fresh start" 
 expect_failure "unwritable checkpoint directory" "cannot create /proc/chorus" \
   $MPIRUN -n 2 "$BIN/ddp-train" --steps 5 --checkpoint-dir /proc/chorus/ck --checkpoint-every 2
 expect_failure "--checkpoint-every without --checkpoint-dir" "need --checkpoint-dir" $MPIRUN -n 2 "$BIN/ddp-train" --checkpoint-every 5
+expect_failure "a bad flag on one rank only (MPMD): every rank ends, that rank names the flag" "batch-size must be at least 1" \
+  $MPIRUN -n 1 "$BIN/ddp-train" --dataset synthetic --steps 5 --timeout 5 : -n 1 "$BIN/ddp-train" --dataset synthetic --steps 5 --timeout 5 --batch-size 0
+expect_failure "pipe-train --microbatches 0 on one rank only" "microbatches must be at least 1" \
+  $MPIRUN -n 1 "$BIN/pipe-train" --dataset synthetic --steps 5 : -n 1 "$BIN/pipe-train" --dataset synthetic --steps 5 --microbatches 0
+expect_failure "ranks started with different --log-every stop before training" "ranks disagree on --log-every" \
+  $MPIRUN -n 1 "$BIN/ddp-train" --dataset synthetic --steps 5 --log-every 2 : -n 1 "$BIN/ddp-train" --dataset synthetic --steps 5 --log-every 3
 expect_failure "ranks started with different --hidden" "ranks disagree on the model: rank 0 has mlp" \
   $MPIRUN -n 1 "$BIN/ddp-train" --model mlp --hidden 64 --dataset synthetic : -n 1 "$BIN/ddp-train" --model mlp --hidden 32 --dataset synthetic
 expect_failure "rank 2 of 4 dies at step 5: the job ends promptly" "injected fault at step 5" \
