@@ -55,7 +55,9 @@ public enum MPIRuntime {
     /// A single process started without `mpirun` is a world of size 1 (MPI singleton
     /// start-up), so every tool runs the same code path at 1..N ranks.
     @discardableResult
-    public static func initialize(requiring required: ThreadLevel, because why: String) -> MPICommunicator {
+    public static func initialize(requiring required: ThreadLevel = .multiple,
+                                  because why: String = "a communication thread and the watchdog call MPI from their own threads")
+        -> MPICommunicator {
         var provided: Int32 = 0
         let code = MPI_Init_thread(nil, nil, required.mpiValue, &provided)
         if code != MPI_SUCCESS {

@@ -68,6 +68,14 @@ public final class InProcessGroup: Sendable {
     public var clocks: [Double] { fabric.locked { (0..<size).map(fabric.scheduler.clock(of:)) } }
 
     /// Runs `body` once per rank, each on its own thread, and returns what each rank
+    /// returned, in rank order; if any rank threw, the lowest such rank's error.
+    public func run<Value>(timeout: Double = 120,
+                           _ body: @escaping @Sendable (InProcessCommunicator) throws -> Value) throws -> [Value] {
+        let results: [Result<Value, any Error>] = run(timeout: timeout) { rank in Result { try body(rank) } }
+        return try results.map { try $0.get() }
+    }
+
+    /// Runs `body` once per rank, each on its own thread, and returns what each rank
     /// returned, in rank order.
     public func run<Value>(timeout: Double = 120, _ body: @escaping @Sendable (InProcessCommunicator) -> Value) -> [Value] {
         let results = RankResults<Value>(count: size)

@@ -99,13 +99,29 @@ public final class DataParallelEngine {
 
     /// Call before the backward pass whose gradients are to be averaged (the last
     /// micro-batch's, with gradient accumulation).
-    public func prepareForBackward() { reducer.beginStep() }
+    public func prepareForBackward() {
+        checkOpen("prepareForBackward()")
+        reducer.beginStep()
+    }
 
     /// Layer `layer`'s gradients are final: buckets it completes start travelling.
-    public func markLayerReady(_ layer: Int) { reducer.layerFinished(layer) }
+    /// Mark every layer that owns parameters (`ParameterSlot.layerIndex`), in the
+    /// order backward finishes them; marking one without parameters does nothing.
+    /// Buckets still go out in plan order, the same on every rank.
+    public func markLayerReady(_ layer: Int) {
+        checkOpen("markLayerReady(\(layer))")
+        reducer.layerFinished(layer)
+    }
 
     /// Returns when every bucket has been communicated: the gradients are averaged.
-    public func finalizeBackward() { reducer.finish() }
+    public func finalizeBackward() {
+        checkOpen("finalizeBackward()")
+        reducer.finish()
+    }
+
+    private func checkOpen(_ call: String) {
+        if closed { fatalError("DataParallelEngine.\(call) after close()") }
+    }
 
     /// Stops the communication thread and frees the engine's groups. Collective.
     public func close() {

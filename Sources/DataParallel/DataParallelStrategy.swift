@@ -104,7 +104,7 @@ public final class DataParallelStrategy: TrainingStrategy {
                 ConfigurationField(DataParallelField.batchPerRank, "\(options.batchPerRank)"),
                 ConfigurationField(DataParallelField.accumulation, "\(k)"),
                 ConfigurationField(DataParallelField.algorithm, engine.algorithm.rawValue),
-                ConfigurationField(DataParallelField.bucketCap, "\(engine.bucketCapBytes)"),
+                ConfigurationField(DataParallelField.bucketCap, "\(engine.bucketCapBytes) bytes"),
                 ConfigurationField(DataParallelField.overlap, "\(engine.overlap)"),
                 ConfigurationField(DataParallelField.hook, hook.configuration),
             ],

@@ -76,8 +76,11 @@ final class GradientReducer: @unchecked Sendable {
     deinit { worker?.stop() }
 
     /// Call before the backward pass of a step that communicates.
+    // The checks below are `fatalError`s, not preconditions: they report misuse of a
+    // public API, and a release build drops a precondition's message.
+
     func beginStep() {
-        precondition(!stepOpen, "a step began while the previous one was still open (finish() not called)")
+        if stepOpen { fatalError("prepareForBackward() called again before finalizeBackward() ended the step") }
         stepOpen = true
         reducedThisStep = 0
         pendingLayers = plan.buckets.map { Set($0.layers) }
@@ -87,11 +90,13 @@ final class GradientReducer: @unchecked Sendable {
 
     /// Backward hook: layer `layer`'s gradients are final.
     func layerFinished(_ layer: Int) {
-        precondition(stepOpen, "layer \(layer) was marked ready outside a step (call prepareForBackward first)")
-        guard let worker else { return }
+        if !stepOpen { fatalError("layer \(layer) was marked ready outside a step (call prepareForBackward() first)") }
         for index in plan.buckets.indices where pendingLayers[index].contains(layer) {
             pendingLayers[index].remove(layer)
         }
+        // Marks are kept without overlap too, so a model that forgets one fails the
+        // same way in both modes.
+        guard let worker else { return }
         // In plan order only: the same sequence of collectives on every rank.
         while nextBucket < plan.buckets.count && pendingLayers[nextBucket].isEmpty {
             let index = nextBucket
@@ -110,15 +115,15 @@ final class GradientReducer: @unchecked Sendable {
 
     /// Returns when every bucket of this step is reduced.
     func finish() {
-        precondition(stepOpen, "finish() without a step (call prepareForBackward first)")
+        if !stepOpen { fatalError("finalizeBackward() without a step (call prepareForBackward() first)") }
         stepOpen = false
+        let missing = Set(pendingLayers.flatMap { $0 }).sorted()
+        if !missing.isEmpty {
+            fatalError("step \(stepNumber) ended with layers \(missing) never marked ready: every layer with parameters "
+                       + "must be marked (markLayerReady) during backward")
+        }
         let start = MonotonicClock.seconds()
         if overlap {
-            if nextBucket < plan.buckets.count {
-                let missing = Set(pendingLayers[nextBucket...].flatMap { $0 }).sorted()
-                preconditionFailure("step \(stepNumber) ended with \(plan.buckets.count - nextBucket) gradient buckets never "
-                                    + "ready: layers \(missing) were not marked ready during backward")
-            }
             watchdog.waiting(for: "the gradient all-reduces of step \(stepNumber) (\(plan.buckets.count) buckets)") {
                 condition.lock()
                 while reducedThisStep < plan.buckets.count { condition.wait() }

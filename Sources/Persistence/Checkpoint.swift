@@ -83,6 +83,11 @@ public struct Checkpoint {
               let stepInEpoch = metadata["step_in_epoch"].flatMap(Int.init) else {
             throw FileError("\(path): the checkpoint's position (step, epoch) is missing or malformed")
         }
+        // A NaN or infinity in a checkpoint is damage (or a diverged run): resuming from
+        // it would only fail later, blaming the learning rate.
+        if let bad = entries.first(where: { !$0.values.allSatisfy(\.isFinite) }) {
+            throw FileError("\(path): \(bad.name) holds values that are not finite")
+        }
         var layout = metadata
         for key in ["format", "version", "step", "epoch", "step_in_epoch"] { layout[key] = nil }
         func named(_ prefix: String) -> [String: [Float]] {

@@ -130,7 +130,7 @@ public final class PipelineStrategy: TrainingStrategy {
             globalBatch: options.batchSize * replicas, linearScalingFactor: replicas,
             // Only last stages know the loss: summed over the world, averaged over replicas.
             lossReporting: .mean(over: world, contributors: replicas),
-            description: ["\(S) stages x \(Formatting.count(replicas, "replica")), batch \(options.batchSize) per pipeline in "
+            description: ["\(Formatting.count(S, "stage")) x \(Formatting.count(replicas, "replica")), batch \(options.batchSize) per pipeline in "
                           + "\(M) micro-batches of \(options.batchSize / M), \(options.schedule.rawValue) schedule"] + stageList)
     }
 
@@ -197,7 +197,8 @@ public final class PipelineStrategy: TrainingStrategy {
             directory: (directory as NSString).appendingPathComponent("stage-\(stage)"), writes: replica == 0,
             parameters: model.parameters, slots: stageSlots, optimizer: optimizer,
             layout: ["model": options.model.description, "ranks": "\(world.size)", "stages": "\(stages)",
-                     "stage": "\(stage)", "global_batch": "\(options.batchSize * replicas)",
+                     "stage": "\(stage)", "stage_layers": "\(partition.ranges[stage])",
+                     "global_batch": "\(options.batchSize * replicas)",
                      "optimizer": services.optimizerName, "seed": "\(sampler.seed)"],
             subject: "every stage")
     }

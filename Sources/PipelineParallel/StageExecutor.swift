@@ -122,7 +122,8 @@ final class StageExecutor {
             }
         }
         let start = MonotonicClock.seconds()
-        watchdog.waiting(for: "the sends of step \(step) to stages \(stage - 1) and \(stage + 1) to complete") {
+        let peers = [stage - 1, stage + 1].filter { (0..<schedule.stages).contains($0) }.map(String.init)
+        watchdog.waiting(for: "the sends of step \(step) to stage \(peers.joined(separator: " and ")) to complete") {
             for send in sends { send.wait() }
         }
         if !sends.isEmpty { trace?.span("wait for sends", category: "wait", since: start) }

@@ -35,3 +35,12 @@ public struct CheckpointScope {
         self.restoreState = restoreState
     }
 }
+
+extension CheckpointScope {
+    /// The scope with `layout` added to what a resuming run must match.
+    func adding(layout extra: [String: String]) -> CheckpointScope {
+        CheckpointScope(directory: directory, writes: writes, parameters: parameters, slots: slots, optimizer: optimizer,
+                        layout: layout.merging(extra) { own, _ in own }, subject: subject, saveState: saveState,
+                        restoreState: restoreState)
+    }
+}

@@ -21,3 +21,15 @@ public struct LearningRatePolicy: Sendable, Equatable {
         self.decay = decay
     }
 }
+
+extension LearningRatePolicy: CustomStringConvertible {
+    /// `linear scaling, 100 warm-up steps, cosine decay`: for logs and mismatch messages.
+    public var description: String {
+        let decay: String = switch self.decay {
+        case .constant: "constant"
+        case .cosine: "cosine decay"
+        case .step(let every, let gamma): "x\(gamma) every \(every) steps"
+        }
+        return "\(scaling == .linear ? "linear scaling" : "no scaling"), \(warmupSteps) warm-up steps, \(decay)"
+    }
+}

@@ -59,6 +59,10 @@ extension TrainingLoop {
         let subject = scope?.subject.map { "\($0) " } ?? ""
         ConsoleLog.info("resumed \(subject)from step \(common) (\(resumed?.path ?? policy.directory)), epoch \(progress.epoch + 1)",
                         rank: rank)
+        if common >= run.totalSteps {
+            ConsoleLog.info("the checkpoint is at step \(common) and this run ends at step \(run.totalSteps): nothing to train",
+                            rank: rank)
+        }
         return progress
     }
 

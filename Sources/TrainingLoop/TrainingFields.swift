@@ -6,8 +6,8 @@ public enum TrainingField {
     public static let optimizer = "the optimizer"
     public static let seed = "the seed"
     public static let runLength = "the length of the run (epochs/steps)"
-    public static let checkpoints = "checkpointing (directory/every/resume)"
-    public static let outputs = "the output files (model/metrics/trace)"
+    public static let checkpoints = "checkpointing"
+    public static let outputs = "the output files"
     public static let logging = "the steps between progress lines"
     public static let nonFiniteGradients = "what to do with non-finite gradients"
 }

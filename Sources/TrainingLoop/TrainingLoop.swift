@@ -106,7 +106,9 @@ extension TrainingLoop {
                                             screen: GradientScreen(policy: options.nonFiniteGradients, reportingRank: rank),
                                             makeOptimizer: { optimizer.make(learningRate: firstRate) },
                                             optimizerName: optimizer.kind.rawValue))
-        let scope = options.checkpoints.flatMap { strategy.checkpointScope(directory: $0.directory) }
+        // Another dataset would resume at a position that means nothing here.
+        let scope = options.checkpoints.flatMap { strategy.checkpointScope(directory: $0.directory) }?
+            .adding(layout: ["dataset": "\(data.name), \(data.train.count) train images"])
         if let directory = options.checkpoints?.directory {
             // Fail now, not at the first checkpoint an hour in.
             do {
@@ -128,18 +130,21 @@ extension TrainingLoop {
         return [
             ConfigurationField(TrainingField.dataset, "\(data.name), \(data.train.count) train / \(data.test.count) test images"),
             ConfigurationField(TrainingField.optimizer,
-                               "\(options.optimizer.description) lr \(options.learningRate) \(options.learningRatePolicy)"),
+                               "\(options.optimizer.description), lr \(options.learningRate) (\(options.learningRatePolicy))"),
             ConfigurationField(TrainingField.seed, "\(options.seed)"),
             ConfigurationField(TrainingField.runLength, "\(options.epochs)/\(options.maxSteps.map(String.init) ?? "all")"),
             // The next three decide when the loop itself communicates: a checkpoint's
             // and a progress line's agreement, a skipped step's verdict.
-            ConfigurationField(TrainingField.checkpoints, options.checkpoints.map { "\($0.directory)/\($0.every)/\($0.resume)" } ?? "none"),
+            ConfigurationField(TrainingField.checkpoints, options.checkpoints.map {
+                "\($0.directory), every \($0.every) steps, \($0.resume ? "resuming" : "not resuming")"
+            } ?? "none"),
             ConfigurationField(TrainingField.logging, "\(options.logEvery)"),
             ConfigurationField(TrainingField.nonFiniteGradients, "\(options.nonFiniteGradients)"),
             // Each output is written collectively: a rank that skips one would leave
             // the others waiting at the end of the run.
-            ConfigurationField(TrainingField.outputs,
-                               "\(outputs.model != nil)/\(outputs.metrics != nil)/\(outputs.trace != nil)"),
+            // (the paths too: rank 0 writes them all, so another rank's would be ignored).
+            ConfigurationField(TrainingField.outputs, "model \(outputs.model ?? "none"), metrics \(outputs.metrics ?? "none"), "
+                               + "trace \(outputs.trace ?? "none")"),
         ]
     }
 

@@ -32,7 +32,7 @@ public struct ParameterSlot: Sendable, Equatable {
     public let layerIndex: Int
 
     public init(name: String, shape: [Int], offset: Int, layerIndex: Int) {
-        precondition(offset >= 0 && shape.allSatisfy { $0 >= 0 }, "a parameter slot needs a non-negative offset and shape")
+        require(offset >= 0 && shape.allSatisfy { $0 >= 0 }, "a parameter slot needs a non-negative offset and shape")
         self.name = name
         self.shape = shape
         self.offset = offset
@@ -62,8 +62,16 @@ public final class FlatParameters: @unchecked Sendable {
     /// Buffers for `slots`, which must tile 0..<count in order without gaps.
     public init(slots: [ParameterSlot]) {
         var next = 0
+        var names = Set<String>()
         for slot in slots {
-            precondition(slot.offset == next, "parameter \(slot.name) starts at \(slot.offset), expected \(next): slots must be contiguous and in order")
+            // fatalError, not precondition: misuse of a public API, whose message a
+            // release build would otherwise drop.
+            if slot.offset != next {
+                fatalError("parameter \(slot.name) starts at \(slot.offset), expected \(next): slots must be contiguous and in order")
+            }
+            if !names.insert(slot.name).inserted {
+                fatalError("two parameters are named \(slot.name): give the layers distinct names (model files key tensors by name)")
+            }
             next += slot.count
         }
         self.slots = slots

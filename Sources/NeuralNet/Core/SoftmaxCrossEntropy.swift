@@ -8,7 +8,7 @@ public enum SoftmaxCrossEntropy {
     /// (softmax(logits) - onehot(label)) / batch.
     public static func lossAndGradient(logits: Tensor, labels: [Int32]) -> (loss: Double, gradient: Tensor) {
         let batch = logits.batch, classes = logits.itemCount
-        precondition(labels.count == batch, "\(labels.count) labels for a batch of \(batch)")
+        require(labels.count == batch, "\(labels.count) labels for a batch of \(batch)")
         var total = 0.0
         let gradient = Tensor(shape: logits.shape) { g in
             logits.storage.withUnsafeBufferPointer { z in
@@ -24,7 +24,7 @@ public enum SoftmaxCrossEntropy {
                     }
                     let label = Int(labels[row])
                     // The gradient row is written at the label: one outside it would write the next row.
-                    precondition(label >= 0 && label < classes, "label \(label) outside the model's \(classes) classes")
+                    require(label >= 0 && label < classes, "label \(label) outside the model's \(classes) classes")
                     total += Double(logf(sum)) - Double(logit[label] - maxLogit)
                     for j in 0..<classes { grad[j] = grad[j] / sum * scale }
                     grad[label] -= scale

@@ -7,7 +7,7 @@ public struct Tensor: Equatable, Sendable {
     public var storage: [Float]
 
     public init(shape: [Int], storage: [Float]) {
-        precondition(shape.reduce(1, *) == storage.count,
+        require(shape.reduce(1, *) == storage.count,
                      "shape \(shape) holds \(shape.reduce(1, *)) elements, storage has \(storage.count)")
         self.shape = shape
         self.storage = storage

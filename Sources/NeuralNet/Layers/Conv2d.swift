@@ -79,7 +79,7 @@ public final class Conv2d: Layer {
 
     public func forward(_ input: Tensor, training: Bool) -> (output: Tensor, saved: Saved) {
         // im2col reads every plane of the input through pointers: check the shape once.
-        precondition(input.shape.count == 4 && input.shape[1] == inChannels,
+        require(input.shape.count == 4 && input.shape[1] == inChannels,
                      "\(name) expects [batch, \(inChannels), height, width], got \(input.shape)")
         let g = geometry(input.shape)
         let cols = Tensor(shape: [taps, g.columns]) { cols in
@@ -116,7 +116,7 @@ public final class Conv2d: Layer {
         // dOut[b, co, p] → dOutT[co, b·P + p], the layout the GEMMs want.
         let gradT = [Float](unsafeUninitializedCapacity: outChannels * g.columns) { gradT, n in
             gradOutput.storage.withUnsafeBufferPointer { dy in
-                precondition(dy.count == gradT.count, "\(name): output gradient of \(dy.count) elements, expected \(gradT.count)")
+                require(dy.count == gradT.count, "\(name): output gradient of \(dy.count) elements, expected \(gradT.count)")
                 for b in 0..<g.batch {
                     for co in 0..<outChannels {
                         let source = dy.baseAddress! + (b * outChannels + co) * g.pixels

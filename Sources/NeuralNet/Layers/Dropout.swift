@@ -9,7 +9,7 @@ public final class Dropout: Layer {
     private var generator: SeededGenerator
 
     public init(_ name: String = "dropout", rate: Float, seed: UInt64 = 0) {
-        precondition(rate >= 0 && rate < 1, "dropout rate must be in [0, 1)")
+        require(rate >= 0 && rate < 1, "dropout rate must be in [0, 1)")
         self.name = name
         self.rate = rate
         self.generator = SeededGenerator(seed: seed, stream: 0xD20)

@@ -38,7 +38,7 @@ public final class Linear: Layer {
 
     public func forward(_ input: Tensor, training: Bool) -> (output: Tensor, saved: Saved) {
         // The GEMM reads batch x inputs floats: a wrong shape would read past the tensor.
-        precondition(input.itemCount == inputs, "\(name) expects \(inputs) inputs per item, got shape \(input.shape)")
+        require(input.itemCount == inputs, "\(name) expects \(inputs) inputs per item, got shape \(input.shape)")
         let batch = input.batch
         let output = Tensor(shape: [batch, outputs]) { y in
             for row in 0..<batch { (y.baseAddress! + row * outputs).update(from: bias, count: outputs) }
@@ -53,7 +53,7 @@ public final class Linear: Layer {
     public func backward(_ gradOutput: Tensor, saved: Saved, needInputGradient: Bool) -> Tensor? {
         let input = saved.tensors[0]
         let batch = input.batch
-        precondition(gradOutput.count == batch * outputs, "\(name): output gradient of shape \(gradOutput.shape), expected [\(batch), \(outputs)]")
+        require(gradOutput.count == batch * outputs, "\(name): output gradient of shape \(gradOutput.shape), expected [\(batch), \(outputs)]")
         gradOutput.storage.withUnsafeBufferPointer { dy in
             input.storage.withUnsafeBufferPointer { x in
                 // dW[out, in] += dYᵀ[out, batch] · X[batch, in]

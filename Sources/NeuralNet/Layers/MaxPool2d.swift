@@ -23,9 +23,9 @@ public final class MaxPool2d: Layer {
     }
 
     public func forward(_ input: Tensor, training: Bool) -> (output: Tensor, saved: Saved) {
-        precondition(input.shape.count == 4, "\(name) expects [batch, channels, height, width], got \(input.shape)")
+        require(input.shape.count == 4, "\(name) expects [batch, channels, height, width], got \(input.shape)")
         // Winners are stored as Int32 indices into the input.
-        precondition(input.count <= Int(Int32.max), "\(name): an input of \(input.count) elements is too large to pool")
+        require(input.count <= Int(Int32.max), "\(name): an input of \(input.count) elements is too large to pool")
         let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
         let oh = (h - kernel) / stride + 1, ow = (w - kernel) / stride + 1
         var winners = [Int32](repeating: 0, count: n * c * oh * ow)
@@ -71,7 +71,7 @@ public final class MaxPool2d: Layer {
         var gradInput = Tensor(zeros: saved.inputShape)
         gradInput.storage.withUnsafeMutableBufferPointer { dx in
             gradOutput.storage.withUnsafeBufferPointer { dy in
-                precondition(dy.count == saved.indices.count, "\(name): output gradient of \(dy.count) elements, \(saved.indices.count) pooled")
+                require(dy.count == saved.indices.count, "\(name): output gradient of \(dy.count) elements, \(saved.indices.count) pooled")
                 for i in 0..<dy.count { dx[Int(saved.indices[i])] += dy[i] }
             }
         }

@@ -22,7 +22,7 @@ public final class ReLU: Layer {
         return Tensor(shape: output.shape) { dx in
             output.storage.withUnsafeBufferPointer { y in
                 gradOutput.storage.withUnsafeBufferPointer { dy in
-                    precondition(dy.count == y.count, "\(name): output gradient of \(dy.count) elements, output of \(y.count)")
+                    require(dy.count == y.count, "\(name): output gradient of \(dy.count) elements, output of \(y.count)")
                     // Explicit 16-lane selects: the scalar `y > 0 ? dy : 0` compiled to a
                     // branch that mispredicts on half the elements (7% of a LeNet step).
                     let (yp, dyp, dxp) = (UnsafeRawPointer(y.baseAddress!), UnsafeRawPointer(dy.baseAddress!),

@@ -49,7 +49,7 @@ public final class Sequential: Classifier {
 
     /// `layerDone(i)` is called after layer i's forward (for timelines).
     public func forward(_ input: Tensor, training: Bool, layerDone: ((Int) -> Void)? = nil) -> (output: Tensor, tape: Tape) {
-        precondition(Array(input.shape.dropFirst()) == inputShape,
+        require(Array(input.shape.dropFirst()) == inputShape,
                      "model expects items of shape \(inputShape), got \(Array(input.shape.dropFirst()))")
         var x = input
         var saved: [Saved] = []

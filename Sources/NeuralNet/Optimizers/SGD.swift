@@ -35,8 +35,8 @@ extension Optimizer {
     /// wrong length would write past them instead of failing.
     func checkStep(_ values: UnsafeMutableBufferPointer<Float>, _ gradients: UnsafeMutableBufferPointer<Float>,
                    state: [Float]) {
-        precondition(values.count == gradients.count, "\(values.count) parameters but \(gradients.count) gradients")
-        precondition(state.isEmpty || state.count == values.count,
+        require(values.count == gradients.count, "\(values.count) parameters but \(gradients.count) gradients")
+        require(state.isEmpty || state.count == values.count,
                      "optimizer state for \(state.count) parameters stepped with \(values.count)")
     }
 }
@@ -56,7 +56,7 @@ public final class SGD: Optimizer {
     private var velocity: [Float] = []
 
     public init(learningRate: Float, momentum: Float = 0, nesterov: Bool = false, weightDecay: Float = 0) {
-        precondition(!nesterov || momentum > 0, "Nesterov momentum needs a momentum above 0")
+        require(!nesterov || momentum > 0, "Nesterov momentum needs a momentum above 0")
         self.learningRate = learningRate
         self.momentum = momentum
         self.nesterov = nesterov
