@@ -61,6 +61,9 @@ struct AllreduceBench: MPICommand {
             return algorithm
         }
         guard !parsed.isEmpty else { throw ValidationError("--algorithms must name at least one algorithm") }
+        if let twice = parsed.first(where: { algorithm in parsed.filter { $0 == algorithm }.count > 1 }) {
+            throw ValidationError("--algorithms names \(twice.rawValue) more than once")
+        }
         return parsed
     }
 
@@ -76,6 +79,10 @@ struct AllreduceBench: MPICommand {
     // MPI_THREAD_MULTIPLE, as ddp-train runs the all-reduce (the default level).
 
     func run(world: any Communicator) throws {
+        // Before measuring, not after: a sweep takes minutes.
+        if let csv {
+            try world.together("checking \(csv)") { if world.rank == 0 { try AtomicFile.checkWritable(file: csv) } }
+        }
         let bench = AllreduceBenchmark(world: world, allreducer: Allreducer(world: world, ranksPerNode: ranksPerNode,
                                                                          ringSegmentBytes: segmentBytes.bytes),
                                        algorithms: try parsedAlgorithms(), warmup: warmup, rounds: rounds,

@@ -61,6 +61,9 @@ struct P2PBench: MPICommand {
     func run(world: any Communicator) throws {
         // Ping-pong times MPI's own blocking calls, as the cost model's latency needs.
         guard let world = world as? MPICommunicator else { throw P2PSetupError("p2p-bench measures MPI ranks") }
+        if let csv {
+            try world.together("checking \(csv)") { if world.rank == 0 { try AtomicFile.checkWritable(file: csv) } }
+        }
         let peer = self.peer ?? world.size - 1
         guard world.size >= 2 else { throw P2PSetupError("p2p-bench needs at least 2 ranks (got \(world.size))") }
         guard (1..<world.size).contains(peer) else { throw P2PSetupError("--peer must be a rank from 1 to \(world.size - 1) (got \(peer))") }

@@ -1,5 +1,6 @@
 import Coordination
 import Datasets
+import NeuralNet
 import DataParallel
 import PipelineParallel
 import PipelineSchedules
@@ -52,6 +53,17 @@ public enum CommandLineMessages {
             case .splitStageCount(let given, let stages):
                 return "--split gives \(given) stages but --stages is \(stages)"
             }
+        case let conflict as OutputConflict:
+            let names = ["model": "--save-model", "metrics": "--metrics-json", "trace": "--trace"]
+            return "\(conflict.outputs.map { names[$0] ?? $0 }.joined(separator: " and ")) name the same file \(conflict.path)"
+        case let foreign as ForeignCheckpoints:
+            return "--checkpoint-dir \(foreign)"
+        case let overflow as LearningRateOverflow:
+            return "--lr \(overflow.rate) scaled by \(overflow.scale) (--lr-scale linear) is not a finite number"
+        case let shortfall as MemoryShortfall:
+            return "\(shortfall); choose a smaller model (--hidden) or --batch-size, or fewer ranks per node"
+        case let tooLarge as ModelTooLarge:
+            return "\(tooLarge); choose smaller --hidden widths"
         case let missing as MissingDatasetFile:
             return missing.describe(directory: "--data-dir") + (missing.inDefaultDirectory ? " (`make deps` installs it too)" : "")
         case let partition as PartitionError:

@@ -15,6 +15,11 @@ public struct MessageSizeOptions: ParsableArguments {
 
     public func validate() throws {
         guard minBytes.bytes >= 4 else { throw ValidationError("--min-bytes must be at least 4 (one float32), got \(minBytes.bytes)") }
+        // The sizes are whole float32 vectors: anything else would be measured as the
+        // size below without a word.
+        for (flag, size) in [("--min-bytes", minBytes), ("--max-bytes", maxBytes)] where size.bytes % 4 != 0 {
+            throw ValidationError("\(flag) must be a multiple of 4 bytes (whole float32 elements), got \(size.bytes)")
+        }
         guard minBytes <= maxBytes else { throw ValidationError("--min-bytes (\(minBytes)) is larger than --max-bytes (\(maxBytes))") }
         guard maxBytes.bytes <= 1 << 32 else { throw ValidationError("--max-bytes must be at most 4G") }
         guard stepFactor >= 2 else { throw ValidationError("--step-factor must be at least 2 (got \(stepFactor))") }

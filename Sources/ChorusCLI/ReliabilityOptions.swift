@@ -22,6 +22,8 @@ public struct ReliabilityOptions: ParsableArguments {
             help: "End the job when a wait on other ranks lasts this many seconds (a stall warning at half; 0: never).")
     public var timeout: Double = Watchdog.defaultTimeoutSeconds
 
+    static let longestTimeout = 365.0 * 24 * 3600
+
     public init() {}
 
     public func validate() throws {
@@ -34,6 +36,10 @@ public struct ReliabilityOptions: ParsableArguments {
         guard keepCheckpoints >= 1 else { throw ValidationError("--keep-checkpoints must be at least 1 (got \(keepCheckpoints))") }
         guard timeout.isFinite, timeout >= 0 else {
             throw ValidationError("--timeout must be a non-negative number of seconds (got \(timeout))")
+        }
+        // A year is longer than any job; beyond it the seconds stop fitting the clock's arithmetic.
+        guard timeout <= Self.longestTimeout else {
+            throw ValidationError("--timeout must be at most \(Int(Self.longestTimeout)) seconds (a year; 0 turns it off), got \(timeout)")
         }
     }
 }

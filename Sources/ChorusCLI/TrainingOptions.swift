@@ -27,7 +27,8 @@ public struct CommonTrainingOptions: ParsableArguments {
     @Option(help: "Model to train: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     public var model: ModelKind = .lenet
 
-    @Option(help: ArgumentHelp("Hidden layer widths of the mlp model, comma-separated.", valueName: "w1,w2,..."))
+    // Unconditional: "-64" is a (bad) width to report, not an unknown flag.
+    @Option(parsing: .unconditional, help: ArgumentHelp("Hidden layer widths of the mlp model, comma-separated.", valueName: "w1,w2,..."))
     public var hidden: String = "512,512"
 
     @Option(help: "Dataset: fashion-mnist (IDX files) or synthetic (generated, same shapes).")

@@ -86,7 +86,6 @@ public final class DataParallelStrategy: TrainingStrategy {
 
     public func plan(_ setup: TrainingSetup) throws -> StrategyPlan {
         let k = options.accumulate, ranks = communicator.size
-        model = try options.model.build(seed: setup.seed)
         data = setup.data
         guard data.train.imageShape == options.model.inputShape else {
             throw InputShapeMismatch(dataset: data.name, imageShape: data.train.imageShape, modelInput: options.model.inputShape)
@@ -97,6 +96,10 @@ public final class DataParallelStrategy: TrainingStrategy {
             throw AccumulationExceedsEpoch(accumulate: k, globalBatch: sampler.globalBatch, stepsPerEpoch: sampler.stepsPerEpoch,
                                            dataset: data.name)
         }
+        try MemoryBudget.check(MemoryBudget.bytes(for: options.model.footprint(), items: options.batchPerRank),
+                               for: "the model \(options.model) and a batch of \(options.batchPerRank)",
+                               ranksOnNode: setup.ranksOnNode)
+        model = try options.model.build(seed: setup.seed)
         let engine = options.engine
         let accumulated = k > 1 ? " x \(k) accumulated" : ""
         return StrategyPlan(

@@ -23,7 +23,8 @@ public struct DistributedSampler: Sendable {
     public init(sampleCount: Int, ranks: Int, rank: Int, batchPerRank: Int, seed: UInt64) throws {
         precondition(ranks >= 1 && (0..<ranks).contains(rank))
         guard batchPerRank >= 1 else { throw DataError("batch size must be at least 1") }
-        guard sampleCount >= batchPerRank * ranks else {
+        let (global, overflow) = batchPerRank.multipliedReportingOverflow(by: ranks)
+        guard !overflow, sampleCount >= global else {
             throw DataError("\(sampleCount) training samples are fewer than one global batch (\(ranks) ranks x \(batchPerRank))")
         }
         self.sampleCount = sampleCount

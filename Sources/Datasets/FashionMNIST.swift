@@ -25,8 +25,12 @@ public enum FashionMNIST {
         guard imageArray.dimensions[0] == labelArray.dimensions[0] else {
             throw DataError("\(images) has \(imageArray.dimensions[0]) images but \(labels) has \(labelArray.dimensions[0]) labels")
         }
-        return try LabeledImages(pixels: imageArray.bytes, labels: labelArray.bytes,
-                                 imageShape: [1, imageArray.dimensions[1], imageArray.dimensions[2]], classes: 10)
+        do {
+            return try LabeledImages(pixels: imageArray.bytes, labels: labelArray.bytes,
+                                     imageShape: [1, imageArray.dimensions[1], imageArray.dimensions[2]], classes: 10)
+        } catch let error as DataError {
+            throw DataError("\(directory)/\(labels): \(error)")  // which file
+        }
     }
 
     static func locate(_ name: String, in directory: String) throws -> String {

@@ -17,8 +17,8 @@ public struct LabeledImages: Sendable {
         guard pixels.count / size == labels.count else {
             throw DataError("image and label counts differ: \(pixels.count / size) images, \(labels.count) labels")
         }
-        if let bad = labels.first(where: { Int($0) >= classes }) {
-            throw DataError("label \(bad) is out of range for \(classes) classes")
+        if let index = labels.firstIndex(where: { Int($0) >= classes }) {
+            throw DataError("label \(labels[index]) of item \(index) is out of range for \(classes) classes")
         }
         self.pixels = pixels
         self.labels = labels

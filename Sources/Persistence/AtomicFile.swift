@@ -1,9 +1,10 @@
-#if canImport(Glibc)
 import Foundation
+
+#if canImport(Glibc)
 import Glibc
 #endif
 
-/// An output file that could not be written.
+/// A file that could not be read or written, or does not hold what it should.
 public struct FileError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
@@ -14,13 +15,19 @@ public struct FileError: Error, CustomStringConvertible {
 /// to disk with fsync, and the temporary file is renamed over the target (rename is
 /// atomic within a file system); the directory is synced so the rename survives a
 /// power loss too.
+///
+/// Only regular files are replaced that way. A path that is a symbolic link writes
+/// its target (atomically, in the target's directory), as `cp` and shell redirection
+/// do; a path that is a device, a FIFO, a socket or a directory is refused: renaming
+/// over `/dev/null` would replace the device node for everyone.
 public enum AtomicFile {
-    public static func write(_ bytes: [UInt8], to path: String) throws {
-        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+    public static func write(_ bytes: [UInt8], to requested: String) throws {
+        let path = try destination(of: requested)
+        let directory = parent(of: path)
         let temporary = "\(path).tmp.\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw FileError("cannot write \(path): \(String(cString: strerror(errno))) (directory \(directory.isEmpty ? "/" : directory))")
+            throw FileError("cannot write \(requested): \(String(cString: strerror(errno))) (directory \(directory))")
         }
         var written = 0
         let ok = bytes.withUnsafeBytes { raw -> Bool in
@@ -35,14 +42,14 @@ public enum AtomicFile {
         close(fd)
         guard ok else {
             unlink(temporary)
-            throw FileError("cannot write \(path): \(String(cString: strerror(writeError)))")
+            throw FileError("cannot write \(requested): \(String(cString: strerror(writeError)))")
         }
         guard rename(temporary, path) == 0 else {
             let renameError = errno
             unlink(temporary)
-            throw FileError("cannot replace \(path): \(String(cString: strerror(renameError)))")
+            throw FileError("cannot replace \(requested): \(String(cString: strerror(renameError)))")
         }
-        let dirFD = open(directory.isEmpty ? "/" : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let dirFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dirFD >= 0 {
             fsync(dirFD)
             close(dirFD)
@@ -53,19 +60,39 @@ public enum AtomicFile {
         try write(Array(text.utf8), to: path)
     }
 
-    /// Whole file contents.
+    /// Checks, before any work is done, that `path` can be written: its directory
+    /// exists and is writable, and the path is a regular file, a link to one, or
+    /// nothing yet. Writes nothing.
+    public static func checkWritable(file path: String) throws {
+        let target = try destination(of: path)
+        let directory = parent(of: target)
+        var info = stat()
+        guard stat(directory, &info) == 0 else {
+            throw FileError("cannot write \(path): its directory \(directory) does not exist")
+        }
+        guard (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw FileError("cannot write \(path): \(directory) is not a directory")
+        }
+        guard access(directory, W_OK) == 0 else {
+            throw FileError("cannot write \(path): \(String(cString: strerror(errno))) (directory \(directory))")
+        }
+    }
+
     /// Creates `directory` if needed and checks that files can be written in it.
     public static func checkWritable(directory: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw FileError("cannot create \(directory): \((error as NSError).localizedDescription)")
+        var info = stat()
+        if stat(directory, &info) == 0, (info.st_mode & S_IFMT) != S_IFDIR {
+            throw FileError("cannot use \(directory) as a directory: it exists and is not one")
+        }
+        if mkdirs(directory) != 0 {
+            throw FileError("cannot create \(directory): \(String(cString: strerror(errno)))")
         }
         guard access(directory, W_OK) == 0 else {
             throw FileError("cannot write in \(directory): \(String(cString: strerror(errno)))")
         }
     }
 
+    /// Whole file contents.
     public static func read(_ path: String) throws -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw FileError("cannot open \(path): \(String(cString: strerror(errno)))") }
@@ -79,5 +106,54 @@ public enum AtomicFile {
             result.append(contentsOf: chunk[0..<n])
         }
         return result
+    }
+
+    /// The file a write to `path` replaces: `path` itself, or the file a chain of
+    /// symbolic links ends at; refused if that is anything but a regular file.
+    static func destination(of path: String) throws -> String {
+        var current = path
+        for _ in 0..<40 {  // the kernel's own limit on links followed (ELOOP)
+            var info = stat()
+            guard lstat(current, &info) == 0 else { return current }  // nothing there yet
+            switch info.st_mode & S_IFMT {
+            case S_IFREG:
+                return current
+            case S_IFLNK:
+                var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+                let length = readlink(current, &buffer, buffer.count - 1)
+                guard length >= 0 else { throw FileError("cannot follow the link \(current): \(String(cString: strerror(errno)))") }
+                let target = String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                current = target.hasPrefix("/") ? target : parent(of: current) + "/" + target
+            default:
+                let kind = switch info.st_mode & S_IFMT {
+                case S_IFDIR: "a directory"
+                case S_IFCHR, S_IFBLK: "a device"
+                case S_IFIFO: "a FIFO"
+                case S_IFSOCK: "a socket"
+                default: "not a regular file"
+                }
+                throw FileError("refusing to write \(path): \(current == path ? "it" : current) is \(kind), not a regular file")
+            }
+        }
+        throw FileError("cannot write \(path): too many levels of symbolic links")
+    }
+
+    static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let directory = String(path[..<slash])
+        return directory.isEmpty ? "/" : directory
+    }
+
+    /// mkdir -p: 0 on success (including when the directory exists), -1 with errno set.
+    private static func mkdirs(_ path: String) -> Int32 {
+        var info = stat()
+        if stat(path, &info) == 0 { return (info.st_mode & S_IFMT) == S_IFDIR ? 0 : { errno = ENOTDIR; return -1 }() }
+        let above = parent(of: path)
+        if above != path && above != "." && above != "/" {
+            let made = mkdirs(above)
+            if made != 0 { return made }
+        }
+        if mkdir(path, 0o755) == 0 || errno == EEXIST { return 0 }
+        return -1
     }
 }

@@ -14,7 +14,7 @@ import NeuralNet
 /// under a checkpoint's name. The newest `keep` are kept.
 public struct Checkpoint {
     public static let formatVersion = "1"
-    static let suffix = ".ckpt.safetensors"
+    public static let suffix = ".ckpt.safetensors"
 
     /// Optimizer steps completed.
     public var step: Int
@@ -51,6 +51,8 @@ public struct Checkpoint {
         metadata["step"] = "\(step)"
         metadata["epoch"] = "\(epoch)"
         metadata["step_in_epoch"] = "\(stepInEpoch)"
+        metadata["checksum"] = checksum(entries)
+        metadata["producer"] = "chorus \(Chorus.version)"
         let path = (directory as NSString).appendingPathComponent(fileName(step: step))
         try AtomicFile.write(Safetensors.encode(entries, metadata: metadata), to: path)
         for old in try checkpointFiles(in: directory).dropFirst(max(1, keep)) {
@@ -79,6 +81,10 @@ public struct Checkpoint {
         guard metadata["version"] == formatVersion else {
             throw FileError("\(path) is checkpoint format \(metadata["version"] ?? "?"); this build reads version \(formatVersion)")
         }
+        // A flipped bit in the tensor data is damage the format's own checks cannot see.
+        if let recorded = metadata["checksum"], recorded != checksum(entries) {
+            throw FileError("\(path): the tensor data does not match its checksum (the file is damaged)")
+        }
         guard let step = metadata["step"].flatMap(Int.init), let epoch = metadata["epoch"].flatMap(Int.init),
               let stepInEpoch = metadata["step_in_epoch"].flatMap(Int.init) else {
             throw FileError("\(path): the checkpoint's position (step, epoch) is missing or malformed")
@@ -89,7 +95,7 @@ public struct Checkpoint {
             throw FileError("\(path): \(bad.name) holds values that are not finite")
         }
         var layout = metadata
-        for key in ["format", "version", "step", "epoch", "step_in_epoch"] { layout[key] = nil }
+        for key in ["format", "version", "step", "epoch", "step_in_epoch", "checksum", "producer"] { layout[key] = nil }
         func named(_ prefix: String) -> [String: [Float]] {
             Dictionary(uniqueKeysWithValues: entries.filter { $0.name.hasPrefix(prefix) }.map {
                 (String($0.name.dropFirst(prefix.count)), $0.values)
@@ -151,5 +157,20 @@ public struct CheckpointMismatch: Error, CustomStringConvertible {
 
     public var description: String {
         "\(path) was written by another run: its \(key) is \(checkpoint ?? "missing"), this run's is \(run)"
+    }
+}
+
+extension Checkpoint {
+    /// FNV-1a over every tensor's name and values, in file order: 64 bits that any
+    /// change to the data changes (a check against damage, not against tampering).
+    static func checksum(_ entries: [Safetensors.Entry]) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for entry in entries {
+            for byte in entry.name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            entry.values.withUnsafeBytes { bytes in
+                for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            }
+        }
+        return String(hash, radix: 16)
     }
 }

@@ -115,12 +115,14 @@ public enum Safetensors {
 
 /// Model files: a model's flat parameters as named safetensors tensors.
 public enum ModelFile {
-    public static func save(_ parameters: FlatParameters, model: String, to path: String) throws {
+    /// Writes `parameters` as safetensors; the metadata names the model, and the tool
+    /// and Chorus version that wrote it.
+    public static func save(_ parameters: FlatParameters, model: String, tool: String = "chorus", to path: String) throws {
         let entries = parameters.slots.map { slot in
             Safetensors.Entry(name: slot.name, shape: slot.shape, values: Array(parameters.values[slot.range]))
         }
-        try AtomicFile.write(Safetensors.encode(entries, metadata: ["format": "pt", "model": model, "producer": "chorus"]),
-                             to: path)
+        let metadata = ["format": "pt", "model": model, "producer": "chorus", "tool": tool, "chorus_version": Chorus.version]
+        try AtomicFile.write(Safetensors.encode(entries, metadata: metadata), to: path)
     }
 
     /// Loads a file into `parameters`, refusing one whose tensors or shapes differ.

@@ -100,6 +100,17 @@ public final class PipelineStrategy: TrainingStrategy {
         guard options.batchSize % M == 0 else {
             throw PipelineSetupError.batchNotDivisible(batch: options.batchSize, microbatches: M)
         }
+        data = setup.data
+        guard data.train.imageShape == options.model.inputShape else {
+            throw InputShapeMismatch(dataset: data.name, imageShape: data.train.imageShape, modelInput: options.model.inputShape)
+        }
+        sampler = try DistributedSampler(sampleCount: data.train.count, ranks: replicas, rank: replica,
+                                         batchPerRank: options.batchSize, seed: setup.seed)
+        // Every rank builds the whole model; a stage keeps up to a batch of activations
+        // (GPipe: every micro-batch), bounded here by the whole model's.
+        try MemoryBudget.check(MemoryBudget.bytes(for: options.model.footprint(), items: options.batchSize),
+                               for: "the model \(options.model) and a batch of \(options.batchSize)",
+                               ranksOnNode: setup.ranksOnNode)
         model = try options.model.build(seed: setup.seed)
         let costs = model.layers.indices.map { i in
             // Multiply-adds, plus one per output element for the element-wise layers.
@@ -111,12 +122,6 @@ public final class PipelineStrategy: TrainingStrategy {
         runner = StageRunner(model: model, layers: partition.ranges[stage])
         schedule = PipelineSchedule(options.schedule, stages: S, microbatches: M)
         try schedule.validate()
-        data = setup.data
-        guard data.train.imageShape == options.model.inputShape else {
-            throw InputShapeMismatch(dataset: data.name, imageShape: data.train.imageShape, modelInput: options.model.inputShape)
-        }
-        sampler = try DistributedSampler(sampleCount: data.train.count, ranks: replicas, rank: replica,
-                                         batchPerRank: options.batchSize, seed: setup.seed)
         let stageList = partition.ranges.enumerated().map { s, range in
             "stage \(s): layers \(range.lowerBound)..<\(range.upperBound) (\(range.map { model.layers[$0].name }.joined(separator: " ")))"
         }

@@ -7,12 +7,14 @@ import Glibc
 
 /// One BLAS thread per core this rank can call its own: ranks sharing a node split its
 /// cores instead of oversubscribing them. The real node (ranks sharing memory), not a
-/// simulated grouping, decides how many ranks compete for the cores. Collective.
-func configureBLASThreads(requested: Int?, world: any Communicator) {
+/// simulated grouping, decides how many ranks compete for the cores. Collective;
+/// returns how many ranks share this rank's node.
+func configureBLASThreads(requested: Int?, world: any Communicator) -> Int {
     let node = world.splitByNode()
     let local = node.size
     node.release()
     BLAS.setThreads(requested ?? max(1, onlineCores() / local))
+    return local
 }
 
 func onlineCores() -> Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }

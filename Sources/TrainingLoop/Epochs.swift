@@ -6,7 +6,11 @@ extension TrainingLoop {
     /// followed by an evaluation.
     func train(_ run: PreparedRun, _ progress: inout Progress) throws {
         let firstEpoch = progress.epoch
-        for epoch in firstEpoch..<options.epochs where progress.summary.steps < run.totalSteps {
+        // A while loop, not `for ... where`: with a huge epoch count a filtered `for`
+        // would go on counting epochs long after the step budget is spent.
+        var epoch = firstEpoch
+        while epoch < options.epochs && progress.summary.steps < run.totalSteps {
+            defer { epoch += 1 }
             strategy.beginEpoch(epoch)
             let epochStart = MonotonicClock.seconds()
             let firstStep = epoch == firstEpoch ? progress.stepInEpoch : 0
@@ -58,7 +62,7 @@ extension TrainingLoop {
         let what = epoch.map { "the evaluation after epoch \($0 + 1)" } ?? "the final evaluation"
         let accuracy = run.watchdog.waiting(for: what) { evaluateAccuracy(target.model, on: run.data.test, over: target.group) }
         if let epoch {
-            ConsoleLog.info("epoch \(epoch + 1) done: test accuracy \(Formatting.decimals(accuracy * 100, 2))% on \(run.data.test.count) "
+            ConsoleLog.info("epoch \(epoch + 1) done: test accuracy \(Formatting.percent(accuracy)) on \(run.data.test.count) "
                             + "images, \(Formatting.decimals(MonotonicClock.seconds() - started, 1)) s", rank: rank)
         }
         progress.summary.testAccuracy = accuracy

@@ -3,7 +3,7 @@ import Communication
 import Datasets
 import NeuralNet
 
-/// Test accuracy, with the test set split across the group: rank r classifies the
+/// Test accuracy (nan without test images), with the test set split across the group: rank r classifies the
 /// r-th contiguous block and the correct counts are summed, so evaluating costs each
 /// rank 1/p of the work and every rank gets the same answer.
 public func evaluateAccuracy(_ model: any Classifier, on data: LabeledImages, over group: any Communicator,
@@ -19,7 +19,8 @@ public func evaluateAccuracy(_ model: any Classifier, on data: LabeledImages, ov
         start = end
     }
     let total = group.allreduce(correct, op: .sum)
-    return data.count == 0 ? 0 : Double(total) / Double(data.count)
+    // No test images: no accuracy (nan, written as null), not a misleading 0%.
+    return data.count == 0 ? .nan : Double(total) / Double(data.count)
 }
 
 /// A model to evaluate, and the group that shares the work.

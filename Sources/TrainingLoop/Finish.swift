@@ -1,4 +1,5 @@
 import Communication
+import Foundation
 import Coordination
 import NeuralNet
 import Persistence
@@ -19,7 +20,7 @@ extension TrainingLoop {
         }
         if let path = options.outputs.model {
             try communicator.together("saving the model") {
-                if rank == 0 { try ModelFile.save(target.parameters, model: target.modelName, to: path) }
+                if rank == 0 { try ModelFile.save(target.parameters, model: target.modelName, tool: options.name, to: path) }
             }
             ConsoleLog.info("model saved to \(path)", rank: rank)
         }
@@ -28,7 +29,7 @@ extension TrainingLoop {
         summary.wallSeconds = MonotonicClock.seconds() - started
         metrics["wall_seconds"] = summary.wallSeconds
         ConsoleLog.info("done: \(summary.steps) steps, \(Int(summary.samplesPerSecond.rounded())) samples/s, "
-                        + "test accuracy \(Formatting.decimals(summary.testAccuracy * 100, 2))%"
+                        + "test accuracy \(Formatting.percent(summary.testAccuracy))"
                         + (detail.map { ", \($0)" } ?? "") + ", \(Formatting.decimals(summary.wallSeconds, 2)) s", rank: rank)
         if let path = options.outputs.metrics {
             try communicator.together("writing metrics to \(path)") {
@@ -51,7 +52,7 @@ extension TrainingLoop {
         metrics["global_batch"] = run.plan.globalBatch
         metrics["optimizer"] = options.optimizer.kind.rawValue
         metrics["learning_rate"] = Double(run.schedule.peak)
-        metrics["seed"] = Int(options.seed)
+        metrics["seed"] = NSNumber(value: options.seed)  // a UInt64 may not fit an Int
         metrics["samples_per_sec"] = summary.samplesPerSecond
         let ran = summary.steps - summary.resumedFromStep
         metrics["step_seconds"] = ran > 0 ? summary.trainSeconds / Double(ran) : 0

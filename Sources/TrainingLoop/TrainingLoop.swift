@@ -83,20 +83,17 @@ struct PreparedRun {
 
 extension TrainingLoop {
     func setUp() throws -> PreparedRun {
-        configureBLASThreads(requested: options.threads, world: communicator)
+        let ranksOnNode = configureBLASThreads(requested: options.threads, world: communicator)
         keepLargeAllocationsInHeap()
+        try checkOutputs()
         let data = try communicator.together("loading \(options.dataset.name)") { try options.dataset.load(seed: options.seed) }
-        let setup = TrainingSetup(communicator: communicator, data: data, seed: options.seed)
+        let setup = TrainingSetup(communicator: communicator, data: data, seed: options.seed, ranksOnNode: ranksOnNode)
         let plan = try communicator.together("setting up \(options.name)") { try strategy.plan(setup) }
         try communicator.agree(on: [ConfigurationField(TrainingField.model, "\(plan.model) with \(plan.parameterCount) parameters")]
                                + plan.configuration + configuration(data))
-
-        let totalSteps = min(options.maxSteps ?? Int.max, options.epochs * plan.stepsPerEpoch)
-        let policy = options.learningRatePolicy
-        let scale: Float = policy.scaling == .linear ? Float(plan.linearScalingFactor) : 1
-        let schedule = LearningRateSchedule(peak: options.learningRate * scale, warmupSteps: policy.warmupSteps,
-                                            totalSteps: totalSteps, decay: policy.decay)
+        let (totalSteps, schedule) = try self.schedule(for: plan)
         announce(data, plan, totalSteps: totalSteps, schedule: schedule)
+
         let trace = options.outputs.trace.map { _ in TraceRecorder(world: communicator) }
         let watchdog = options.timeoutSeconds > 0
             ? Watchdog(timeout: options.timeoutSeconds, rank: rank, communicator: communicator, describeLimit: options.describeTimeout)
@@ -106,19 +103,12 @@ extension TrainingLoop {
                                             screen: GradientScreen(policy: options.nonFiniteGradients, reportingRank: rank),
                                             makeOptimizer: { optimizer.make(learningRate: firstRate) },
                                             optimizerName: optimizer.kind.rawValue))
-        // Another dataset would resume at a position that means nothing here.
-        let scope = options.checkpoints.flatMap { strategy.checkpointScope(directory: $0.directory) }?
-            .adding(layout: ["dataset": "\(data.name), \(data.train.count) train images"])
-        if let directory = options.checkpoints?.directory {
-            // Fail now, not at the first checkpoint an hour in.
-            do {
-                try communicator.together("using the checkpoint directory \(scope?.directory ?? directory)") {
-                    if let scope, scope.writes { try AtomicFile.checkWritable(directory: scope.directory) }
-                }
-            } catch {
-                strategy.close()
-                throw error
-            }
+        let scope: CheckpointScope?
+        do {
+            scope = try prepareCheckpoints(data)
+        } catch {
+            strategy.close()
+            throw error
         }
         return PreparedRun(data: data, plan: plan, totalSteps: totalSteps, schedule: schedule, trace: trace,
                            watchdog: watchdog, scope: scope)

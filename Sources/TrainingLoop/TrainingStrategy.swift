@@ -55,6 +55,8 @@ public struct TrainingSetup {
     public let communicator: any Communicator
     public let data: DatasetSplits
     public let seed: UInt64
+    /// Ranks sharing this rank's node (and its memory).
+    public let ranksOnNode: Int
 }
 
 /// What the loop hands a strategy once the ranks agree.

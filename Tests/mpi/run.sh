@@ -33,7 +33,7 @@ expect_failure() {
   local code=$?
   if [ "$code" -eq 124 ] || [ "$code" -eq 137 ]; then fail "$name: hung (killed after 60 s)" "$log"
   elif [ "$code" -eq 0 ]; then fail "$name: exited 0, expected an error" "$log"
-  elif ! grep -qE "$pattern" "$log"; then fail "$name: exit $code but no message matching '$pattern'" "$log"
+  elif ! grep -qE -- "$pattern" "$log"; then fail "$name: exit $code but no message matching '$pattern'" "$log"
   else pass "$name (exit $code)"; fi
 }
 
@@ -269,6 +269,145 @@ expect_failure "global batch larger than the dataset" "fewer than one global bat
   $MPIRUN -n 2 "$BIN/ddp-train" --batch-size 40000 --dataset synthetic
 expect_failure "unwritable model path" "cannot write" $MPIRUN -n 2 "$BIN/ddp-train" --dataset synthetic --steps 1 \
   --save-model /proc/chorus/model.safetensors
+
+echo "== hardening: no input, flag combination or signal hangs a job, clobbers a file or crashes with a backtrace"
+# in_fresh_dir NAME PATTERN EXPECT ALLOWED -- CMD...: runs CMD (timeout 60 s, so every rank
+# has exited within it) in a new directory prepared by the caller's setup_dir, then checks
+# the exit (EXPECT: fail or ok), the message (PATTERN, or - for none), that no rank printed
+# a backtrace, and that the directory holds exactly what it held before plus ALLOWED
+# (a space-separated list of names the command may create, or -).
+snapshot() { (cd "$1" && find . -mindepth 1 -printf '%p %y %s %T@\n' | sort); }
+in_fresh_dir() {
+  local name=$1 pattern=$2 expect=$3 allowed=$4; shift 5
+  local dir="$WORK/fresh/$(echo "$name" | tr -c 'a-zA-Z0-9' _)" log
+  log="$dir.log"
+  mkdir -p "$dir"
+  setup_dir "$dir"
+  local before; before=$(snapshot "$dir")
+  (cd "$dir" && timeout --kill-after=5 60 "$@") >"$log" 2>&1
+  local code=$?
+  local after; after=$(snapshot "$dir")
+  local created; created=$(comm -13 <(echo "$before" | sed '/^$/d' | cut -d' ' -f1 | sort) <(echo "$after" | sed '/^$/d' | cut -d' ' -f1 | sort) | sed 's|^\./||' | tr '\n' ' ')
+  # Entries of before that are not in after, to the byte count and time: changed or gone.
+  local kept; kept=$(comm -23 <(echo "$before" | sed '/^$/d') <(echo "$after" | sed '/^$/d') | cut -d' ' -f1 | sed 's|^\./||' | tr '\n' ' ')
+  local unexpected=""
+  for f in $created; do [[ " $allowed " == *" $f "* ]] || unexpected="$unexpected $f"; done
+  if [ "$code" -eq 124 ] || [ "$code" -eq 137 ]; then fail "$name: hung (killed after 60 s)" "$log"
+  elif [ "$expect" = fail ] && [ "$code" -eq 0 ]; then fail "$name: exited 0, expected an error" "$log"
+  elif [ "$expect" = ok ] && [ "$code" -ne 0 ]; then fail "$name: exit $code, expected success" "$log"
+  elif [ "$pattern" != - ] && ! grep -qE -- "$pattern" "$log"; then fail "$name: exit $code but no message matching '$pattern'" "$log"
+  elif grep -qE "Fatal error|Backtrac|Crash|Program crashed" "$log"; then fail "$name: a backtrace" "$log"
+  elif [ -n "$unexpected" ]; then fail "$name: created$unexpected" "$log"
+  elif [ -n "$kept" ] && [ "$expect" = fail ]; then fail "$name: changed $kept" "$log"
+  else pass "$name (exit $code)"; fi
+}
+setup_dir() { :; }
+BIN=$(cd "$BIN" && pwd)  # the commands below run in their own directories
+ddp=("$BIN/ddp-train" --dataset synthetic --model mlp --hidden 16 --steps 5 --timeout 10 --threads 1)
+pipe=("$BIN/pipe-train" --dataset synthetic --model mlp --hidden 16,16 --stages 2 --steps 5 --timeout 10 --threads 1)
+
+# 1. Outputs that are not regular files are refused at start and left as they were;
+#    a symbolic link writes its target.
+setup_dir() { mknod "$1/fullnode" c 1 7 && mkfifo "$1/fifo" && mkdir "$1/folder"; }
+in_fresh_dir "--metrics-json on a device node is refused, the node untouched" "refusing to write fullnode: it is a device" fail - -- \
+  $MPIRUN -n 2 "${ddp[@]}" --metrics-json fullnode
+in_fresh_dir "--trace on a device node is refused" "it is a device" fail - -- $MPIRUN -n 2 "${ddp[@]}" --trace fullnode
+in_fresh_dir "--save-model on a FIFO is refused (no reader waits for ever)" "it is a FIFO" fail - -- \
+  $MPIRUN -n 2 "${pipe[@]}" --save-model fifo
+in_fresh_dir "--save-model on a directory is refused" "it is a directory" fail - -- $MPIRUN -n 2 "${ddp[@]}" --save-model folder
+setup_dir() { ln -s target.json "$1/link.json"; }
+in_fresh_dir "--metrics-json on a symlink writes its target, the link stays" - ok "target.json" -- \
+  bash -c "$MPIRUN -n 2 ${ddp[*]} --metrics-json link.json && [ -L link.json ] && grep -q '\"steps\" : 5' target.json"
+setup_dir() { :; }
+
+# 2-3. Flags that differ between ranks (MPMD): every rank stops, naming the flag.
+in_fresh_dir "--save-model on one rank only" "ranks disagree on --save-model/--metrics-json/--trace" fail - -- \
+  $MPIRUN -n 1 "${ddp[@]}" --save-model m.safetensors : -n 1 "${ddp[@]}"
+in_fresh_dir "--trace on one rank only (not a 'died' watchdog report)" "ranks disagree on --save-model/--metrics-json/--trace" fail - -- \
+  $MPIRUN -n 1 "${ddp[@]}" : -n 1 "${ddp[@]}" --trace t.json
+in_fresh_dir "--skip-nonfinite on one rank only" "ranks disagree on --skip-nonfinite" fail - -- \
+  $MPIRUN -n 1 "${ddp[@]}" --skip-nonfinite : -n 1 "${ddp[@]}"
+in_fresh_dir "--lr on one rank only: a readable mismatch, no struct dump" "ranks disagree on the optimizer: rank 0 has momentum.*lr 0.1 \(no scaling" fail - -- \
+  $MPIRUN -n 1 "${ddp[@]}" --lr 0.1 : -n 1 "${ddp[@]}" --lr 0.05
+
+# 4. Output paths are checked before training (a long run fails at once).
+in_fresh_dir "--save-model in a missing directory fails before training" "its directory /nonexistent/dir does not exist" fail - -- \
+  timeout 20 $MPIRUN -n 2 "$BIN/ddp-train" --dataset synthetic --epochs 50 --save-model /nonexistent/dir/m.safetensors
+in_fresh_dir "--metrics-json in a missing directory, pipe-train" "does not exist" fail - -- \
+  timeout 20 $MPIRUN -n 2 "$BIN/pipe-train" --dataset synthetic --epochs 50 --metrics-json /nonexistent/m.json
+in_fresh_dir "two outputs naming one file" "--save-model and --trace name the same file x" fail - -- \
+  $MPIRUN -n 2 "${ddp[@]}" --save-model x --trace x
+in_fresh_dir "allreduce-bench --csv in a missing directory fails before measuring" "its directory /nonexistent does not exist" fail - -- \
+  timeout 20 $MPIRUN -n 2 "$BIN/allreduce-bench" --csv /nonexistent/a.csv
+
+# 5-6. Sizes that cannot fit or overflow: refused with the figure, no backtrace.
+in_fresh_dir "--hidden 100000000000: refused with the memory it needs" "need about [0-9.]+ GB per rank, but each of the 2 ranks on this node has" fail - -- \
+  $MPIRUN -n 2 "${ddp[@]}" --hidden 100000000000
+in_fresh_dir "pipe-train --hidden 100000000: the same for a pipeline" "need about [0-9.]+ GB per rank" fail - -- \
+  $MPIRUN -n 2 "${pipe[@]}" --hidden 100000000,16
+in_fresh_dir "--hidden 9223372036854775807 (overflows)" "more parameters or activations than this machine can count" fail - -- \
+  $MPIRUN -n 2 "${ddp[@]}" --hidden 9223372036854775807
+in_fresh_dir "--bucket-mb 1e13" "--bucket-mb must be at most" fail - -- $MPIRUN -n 2 "${ddp[@]}" --bucket-mb 1e13
+in_fresh_dir "--batch-size 9223372036854775807" "batch of 9223372036854775807|fewer than one global batch" fail - -- \
+  $MPIRUN -n 2 "${ddp[@]}" --batch-size 9223372036854775807
+in_fresh_dir "--epochs 9223372036854775807 --steps 3 ends after its 3 steps" "done: 3 steps" ok - -- \
+  $MPIRUN -n 2 "${ddp[@]}" --epochs 9223372036854775807 --steps 3
+in_fresh_dir "--seed 18446744073709551615 writes its metrics" - ok "s.json" -- \
+  bash -c "$MPIRUN -n 2 ${ddp[*]} --seed 18446744073709551615 --metrics-json s.json && grep -q '\"seed\" : 18446744073709551615' s.json"
+in_fresh_dir "--timeout 1e300" "--timeout must be at most" fail - -- $MPIRUN -n 2 "${ddp[@]}" --timeout 1e300
+in_fresh_dir "--lr 1e38 --lr-scale linear on 4 ranks" "is not a finite number" fail - -- $MPIRUN -n 4 "${ddp[@]}" --lr 1e38 --lr-scale linear
+
+# 7. Resume: the right stage and field named, another tool's checkpoints refused, stray
+#    temporaries cleaned, damaged data detected.
+hk=("$BIN/pipe-train" --dataset synthetic --model mlp --hidden 16,16 --stages 2 --steps 6 --checkpoint-every 2 --timeout 10 --threads 1)
+dk=("$BIN/ddp-train" --dataset synthetic --model mlp --hidden 16 --steps 6 --checkpoint-every 2 --timeout 10 --threads 1)
+mkdir -p "$WORK/res"
+run "pipe-train writes stage checkpoints" 120 $MPIRUN -n 2 "${hk[@]}" --checkpoint-dir "$WORK/res/pipe"
+run "ddp-train writes checkpoints" 120 $MPIRUN -n 2 "${dk[@]}" --checkpoint-dir "$WORK/res/ddp"
+cp -r "$WORK/res/pipe" "$WORK/res/pipe-no1" && rm -rf "$WORK/res/pipe-no1/stage-1"
+expect_failure "resume with stage-1's checkpoints removed names stage-1" "stage-1 has no usable checkpoint, while other ranks have one of step 6" \
+  $MPIRUN -n 2 "${hk[@]}" --steps 8 --checkpoint-dir "$WORK/res/pipe-no1" --resume
+expect_failure "resume with another --split names the stage layout" "its stage_layers is" \
+  $MPIRUN -n 2 "${hk[@]}" --steps 8 --split 3 --checkpoint-dir "$WORK/res/pipe" --resume
+expect_failure "pipe-train on a ddp-train checkpoint directory is refused" "holds checkpoints of a run that keeps them in one folder" \
+  $MPIRUN -n 2 "${hk[@]}" --checkpoint-dir "$WORK/res/ddp" --resume
+run "... and made no stage folders in it" 10 bash -c "! ls '$WORK/res/ddp' | grep -q stage-"
+expect_failure "ddp-train on a pipe-train checkpoint directory is refused" "holds checkpoints of a pipeline" \
+  $MPIRUN -n 2 "${dk[@]}" --checkpoint-dir "$WORK/res/pipe" --resume
+echo partial > "$WORK/res/ddp/step-00000008.ckpt.safetensors.tmp.4242"
+run "a save's stray temporary file is removed by the next run" 120 bash -c \
+  "$MPIRUN -n 2 ${dk[*]} --steps 8 --checkpoint-dir $WORK/res/ddp --resume >/dev/null 2>&1 && ! ls $WORK/res/ddp | grep -q tmp"
+cp -r "$WORK/res/ddp" "$WORK/res/ddp-flip"
+newest=$(ls "$WORK/res/ddp-flip" | grep ckpt | sort | tail -1)
+python3 -c "
+import sys; p = sys.argv[1]; b = bytearray(open(p, 'rb').read()); b[-5] ^= 0x10; open(p, 'wb').write(b)" "$WORK/res/ddp-flip/$newest"
+run "a flipped bit in the newest checkpoint's data is detected and the previous one used" 120 bash -c \
+  "$MPIRUN -n 2 ${dk[*]} --steps 10 --checkpoint-dir $WORK/res/ddp-flip --resume >$WORK/flip.log 2>&1 && grep -q 'does not match its checksum' $WORK/flip.log && grep -q 'resumed from step 6' $WORK/flip.log"
+run "the model file says which tool and Chorus version wrote it" 120 bash -c \
+  "$MPIRUN -n 2 ${ddp[*]} --save-model $WORK/res/tool.safetensors >/dev/null && head -c 400 $WORK/res/tool.safetensors | grep -q '\"tool\":\"ddp-train\"' && head -c 400 $WORK/res/tool.safetensors | grep -q chorus_version"
+
+# 8. Messages.
+touch "$WORK/res/afile"
+expect_failure "pipe-train --checkpoint-dir on a file" "exists and is not one" $MPIRUN -n 2 "${hk[@]}" --checkpoint-dir "$WORK/res/afile"
+expect_failure "--hidden -64" "hidden must be positive integers" $MPIRUN -n 2 "${ddp[@]}" --hidden -64
+mkdir -p "$WORK/labels" "$WORK/notest"
+python3 - "$WORK/labels" "$WORK/notest" <<'PY'
+import struct, sys
+def idx(path, code, dims, data):
+    with open(path, 'wb') as f:
+        f.write(struct.pack('>BBBB', 0, 0, code, len(dims)) + b''.join(struct.pack('>I', d) for d in dims) + bytes(data))
+for d, test in ((sys.argv[1], 8), (sys.argv[2], 0)):
+    idx(f'{d}/train-images-idx3-ubyte', 8, [64, 28, 28], [7] * (64 * 784))
+    idx(f'{d}/train-labels-idx1-ubyte', 8, [64], [i % 10 for i in range(64)] if test == 0 else [12 if i == 37 else i % 10 for i in range(64)])
+    idx(f'{d}/t10k-images-idx3-ubyte', 8, [test, 28, 28], [7] * (test * 784))
+    idx(f'{d}/t10k-labels-idx1-ubyte', 8, [test], [1] * test)
+PY
+expect_failure "an out-of-range label names the file and the item" "train-labels-idx1-ubyte: label 12 of item 37 is out of range" \
+  $MPIRUN -n 2 "$BIN/ddp-train" --data-dir "$WORK/labels" --steps 1 --batch-size 8
+run "no test images: accuracy is n/a, null in the metrics" 120 bash -c \
+  "$MPIRUN -n 2 $BIN/ddp-train --data-dir $WORK/notest --steps 2 --batch-size 8 --metrics-json $WORK/notest.json >$WORK/notest.log 2>&1 && grep -q 'test accuracy n/a' $WORK/notest.log && grep -q '\"test_accuracy\" : null' $WORK/notest.json"
+expect_failure "allreduce-bench sizes that are not whole floats" "--min-bytes must be a multiple of 4" $MPIRUN -n 2 "$BIN/allreduce-bench" --min-bytes 6 --max-bytes 14
+expect_failure "allreduce-bench with an algorithm twice" "--algorithms names ring more than once" $MPIRUN -n 2 "$BIN/allreduce-bench" --algorithms ring,ring
 
 echo "mpi: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -44,8 +44,15 @@ public struct DDPTrain: MPICommand {
             throw ValidationError("--ranks-per-node must be at least 1 (got \(ranksPerNode))")
         }
         guard bucketMb.isFinite, bucketMb > 0 else { throw ValidationError("--bucket-mb must be a positive number (got \(bucketMb))") }
+        // A bucket is one MPI message, whose count is a 32-bit integer of floats.
+        guard bucketMb <= Double(Self.largestBucketMiB) else {
+            throw ValidationError("--bucket-mb must be at most \(Self.largestBucketMiB) (an MPI message of floats), got \(bucketMb)")
+        }
         guard accumulate >= 1 else { throw ValidationError("--accumulate must be at least 1 (got \(accumulate))") }
     }
+
+    /// 2^31 - 1 floats, rounded down to whole MiB: the largest MPI message of floats.
+    static let largestBucketMiB = (Int(Int32.max) * 4) >> 20
 
     public init() {}
 

@@ -57,3 +57,45 @@ public struct ModelDescription: Equatable, Sendable, CustomStringConvertible {
         try Sequential(makeLayers(), inputShape: inputShape, seed: seed)
     }
 }
+
+/// What a model occupies, known before anything is allocated.
+public struct ModelFootprint: Sendable, Equatable {
+    /// Parameters (each has a value and a gradient, and optimizers keep state per parameter).
+    public let parameters: Int
+    /// Floats of layer outputs per batch item in one forward pass (what backward keeps).
+    public let activationsPerItem: Int
+}
+
+/// A model too large to describe in this process's integers.
+public struct ModelTooLarge: Error, CustomStringConvertible {
+    public let model: String
+    public var description: String { "\(model) has more parameters or activations than this machine can count" }
+}
+
+extension ModelDescription {
+    /// Parameter and activation counts from the layers' declarations and shapes, with
+    /// overflow checked: nothing is allocated, so a model too large for the node can
+    /// be refused before it is built.
+    public func footprint() throws -> ModelFootprint {
+        let layers = makeLayers()
+        var shape = inputShape, parameters = 0, activations = 0
+        func add(_ a: Int, _ b: Int) throws -> Int {
+            let (sum, overflow) = a.addingReportingOverflow(b)
+            if overflow { throw ModelTooLarge(model: description) }
+            return sum
+        }
+        func elements(_ shape: [Int]) throws -> Int {
+            try shape.reduce(1) { product, dimension in
+                let (result, overflow) = product.multipliedReportingOverflow(by: dimension)
+                if overflow { throw ModelTooLarge(model: description) }
+                return result
+            }
+        }
+        for layer in layers {
+            for spec in layer.parameterSpecs { parameters = try add(parameters, try elements(spec.shape)) }
+            shape = try layer.outputShape(for: shape)
+            activations = try add(activations, try elements(shape))
+        }
+        return ModelFootprint(parameters: parameters, activationsPerItem: activations)
+    }
+}
