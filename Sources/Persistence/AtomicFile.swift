@@ -78,6 +78,17 @@ public enum AtomicFile {
         }
     }
 
+    /// Removes what a write to `path` left when its process died before the rename
+    /// (`path.tmp.<pid>`): a crash leaves only whole files under their own names,
+    /// and this clears the rest on the next run.
+    public static func removeInterruptedWrites(of path: String) {
+        let directory = parent(of: path), name = (path as NSString).lastPathComponent + ".tmp."
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        where entry.hasPrefix(name) && !entry.dropFirst(name.count).isEmpty && entry.dropFirst(name.count).allSatisfy(\.isNumber) {
+            try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(entry))
+        }
+    }
+
     /// Creates `directory` if needed and checks that files can be written in it.
     public static func checkWritable(directory: String) throws {
         var info = stat()

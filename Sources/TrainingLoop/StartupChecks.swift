@@ -45,6 +45,7 @@ extension TrainingLoop {
                 let same = outputs.filter { $0.1 == path }.map(\.0)
                 if same.count > 1, same[0] == name { throw OutputConflict(outputs: same, path: path) }
                 try AtomicFile.checkWritable(file: path)
+                AtomicFile.removeInterruptedWrites(of: path)
             }
         }
     }
@@ -105,11 +106,12 @@ struct CheckpointDirectory {
         }
     }
 
-    /// Deletes `*.tmp.<pid>` files a save left when its process died mid-write.
+    /// Deletes the `*.tmp.<pid>` files saves left when their process died mid-write.
     func removeInterruptedSaves() throws {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
-        for name in names where name.contains(Checkpoint.suffix + ".tmp.") {
-            try? FileManager.default.removeItem(atPath: (root as NSString).appendingPathComponent(name))
+        for name in names where name.hasSuffix(Checkpoint.suffix) || name.contains(Checkpoint.suffix + ".tmp.") {
+            let checkpoint = name.components(separatedBy: ".tmp.")[0]
+            AtomicFile.removeInterruptedWrites(of: (root as NSString).appendingPathComponent(checkpoint))
         }
     }
 }

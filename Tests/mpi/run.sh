@@ -335,6 +335,10 @@ in_fresh_dir "--save-model in a missing directory fails before training" "its di
   timeout 20 $MPIRUN -n 2 "$BIN/ddp-train" --dataset synthetic --epochs 50 --save-model /nonexistent/dir/m.safetensors
 in_fresh_dir "--metrics-json in a missing directory, pipe-train" "does not exist" fail - -- \
   timeout 20 $MPIRUN -n 2 "$BIN/pipe-train" --dataset synthetic --epochs 50 --metrics-json /nonexistent/m.json
+setup_dir() { echo partial > "$1/m.safetensors.tmp.4242"; }
+in_fresh_dir "a model file's temporary left by a crashed save is removed by the next run" - ok "m.safetensors" -- \
+  bash -c "$MPIRUN -n 2 ${ddp[*]} --save-model m.safetensors && [ ! -e m.safetensors.tmp.4242 ]"
+setup_dir() { :; }
 in_fresh_dir "two outputs naming one file" "--save-model and --trace name the same file x" fail - -- \
   $MPIRUN -n 2 "${ddp[@]}" --save-model x --trace x
 in_fresh_dir "allreduce-bench --csv in a missing directory fails before measuring" "its directory /nonexistent does not exist" fail - -- \
