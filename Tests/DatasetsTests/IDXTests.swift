@@ -80,7 +80,7 @@ final class IDXTests: XCTestCase {
 
     func testLabelsOutOfRangeAreRejected() {
         XCTAssertThrowsError(try LabeledImages(pixels: [0, 0, 0, 0], labels: [3, 10], imageShape: [1, 1, 2], classes: 10)) { error in
-            XCTAssertTrue("\(error)".contains("label 10 is out of range"), "\(error)")
+            XCTAssertTrue("\(error)".contains("label 10 of item 1 is out of range for 10 classes"), "\(error)")
         }
     }
 
