@@ -10,7 +10,7 @@ extension ScalarKind {
         case .int32: chorus_int32()
         case .int64: chorus_int64()
         case .uint8: chorus_uint8()
-        case .uint16: chorus_uint16()
+        case .uint16, .float16, .bfloat16: chorus_uint16()
         }
     }
 }

@@ -140,6 +140,9 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public func allreduce<T: MessageScalar>(_ buffer: UnsafeMutableBufferPointer<T>, op: ReduceOp,
                                             at location: SourceLocation) {
         checkUsable(location)
+        if !T.scalarKind.transportReduces {
+            abort("\(location): MPI_Allreduce cannot reduce \(T.scalarKind) (MPI has no half-precision sum); use one of Chorus's all-reduce algorithms")
+        }
         check(MPI_Allreduce(chorus_in_place(), buffer.baseAddress, Int32(buffer.count),
                             T.scalarKind.datatype, op.mpiOp, handle), "MPI_Allreduce", at: location)
     }

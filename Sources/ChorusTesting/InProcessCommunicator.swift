@@ -235,5 +235,6 @@ private func elementwise<T: MessageScalar>(_ arrays: [[T]], _ op: ReduceOp) -> [
     case .int64: return reduce(arrays as! [[Int64]]) as! [T]
     case .uint8: return reduce(arrays as! [[UInt8]]) as! [T]
     case .uint16: return reduce(arrays as! [[UInt16]]) as! [T]
+    case .float16, .bfloat16: preconditionFailure("the transport cannot reduce \(T.scalarKind), as MPI cannot")
     }
 }

@@ -104,6 +104,8 @@ public final class Allreducer {
     /// All-reduces `buffer` in place on every rank.
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
+    @_specialize(exported: true, where T == Float16)
+    @_specialize(exported: true, where T == BFloat16)
     public func allreduce<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>, _ reduction: Reduction = .sum,
                                                algorithm: AllreduceAlgorithm = .auto) {
         let bytes = buffer.count * MemoryLayout<T>.stride
@@ -119,8 +121,9 @@ public final class Allreducer {
             recursiveDoublingAllreduce(buffer, reduction, over: world)
         case .mpi:
             guard buffer.count > 0 else { return }
+            precondition(T.scalarKind.transportReduces, "MPI_Allreduce cannot reduce \(T.scalarKind): choose one of Chorus's algorithms")
             world.allreduce(buffer, op: .sum)
-            if reduction == .average && world.size > 1 { Kernels.scale(buffer, by: 1 / T(world.size)) }
+            if reduction == .average && world.size > 1 { T.scale(buffer, by: T.reciprocal(of: world.size)) }
         }
     }
 }

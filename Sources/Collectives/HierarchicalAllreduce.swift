@@ -20,6 +20,8 @@ import Communication
 /// by 1/(total ranks), before the broadcast, so every rank ends bitwise identical.
 @_specialize(exported: true, where T == Float)
 @_specialize(exported: true, where T == Double)
+@_specialize(exported: true, where T == Float16)
+@_specialize(exported: true, where T == BFloat16)
 public func hierarchicalAllreduce<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>, _ reduction: Reduction = .sum,
                                                        layout: NodeLayout, nodeMemory: SharedMemoryAllreduce? = nil,
                                                        segmentBytes: Int = RingSchedule.defaultSegmentBytes,
@@ -36,7 +38,7 @@ public func hierarchicalAllreduce<T: CollectiveScalar>(_ buffer: UnsafeMutableBu
         } else {
             ringAllreduce(buffer, .sum, over: leaders, segmentBytes: segmentBytes)
         }
-        if reduction == .average { Kernels.scale(buffer, by: 1 / T(layout.world.size)) }
+        if reduction == .average { T.scale(buffer, by: T.reciprocal(of: layout.world.size)) }
     }
     if let nodeMemory {
         nodeMemory.broadcast(buffer, root: 0)

@@ -20,10 +20,13 @@ import Communication
 ///
 /// Both partners of an exchange compute the same sum (floating-point addition is
 /// commutative), so every rank ends with bitwise the same result. Each message
-/// carries the sender's element count in a two-element header, so ranks passing
-/// different lengths are caught at their first exchange, at no extra round trip.
+/// carries the sender's element count in an 8-byte header (as many elements as
+/// that takes), so ranks passing different lengths are caught at their first
+/// exchange, at no extra round trip.
 @_specialize(exported: true, where T == Float)
 @_specialize(exported: true, where T == Double)
+@_specialize(exported: true, where T == Float16)
+@_specialize(exported: true, where T == BFloat16)
 public func recursiveDoublingAllreduce<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>,
                                                                               _ reduction: Reduction = .sum,
                                                                               over group: any Communicator) {
@@ -32,8 +35,7 @@ public func recursiveDoublingAllreduce<T: CollectiveScalar>(_ buffer: UnsafeMuta
     var powerOfTwo = 1
     while powerOfTwo * 2 <= p { powerOfTwo *= 2 }
 
-    // Messages are [count low 24 bits, count high bits, data…]: both halves are exact in a Float.
-    let header = 2
+    let header = countHeaderElements(T.self)
     Scratch.withBuffer(of: T.self, count: 2 * (n + header)) { scratch in
         recursiveDoubling(buffer, reduction, over: group, powerOfTwo: powerOfTwo,
                           outgoing: UnsafeMutableBufferPointer(rebasing: scratch[0..<(n + header)]),
@@ -41,22 +43,25 @@ public func recursiveDoublingAllreduce<T: CollectiveScalar>(_ buffer: UnsafeMuta
     }
 }
 
-/// The three phases, with message buffers of n + 2 elements (header, then data).
+/// Elements of `T` that hold the 8-byte element count heading every message.
+private func countHeaderElements<T>(_: T.Type) -> Int { max(1, 8 / MemoryLayout<T>.stride) }
+
+/// The three phases, with message buffers of header + n elements.
 private func recursiveDoubling<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>,
                                                                       _ reduction: Reduction, over group: any Communicator, powerOfTwo: Int,
                                                                       outgoing: UnsafeMutableBufferPointer<T>,
                                                                       incoming: UnsafeMutableBufferPointer<T>) {
     let p = group.size, r = group.rank, n = buffer.count
     let extra = p - powerOfTwo
-    let header = 2
-    outgoing[0] = T(n & 0xFF_FFFF)
-    outgoing[1] = T(n >> 24)
+    let header = countHeaderElements(T.self)
+    // The count as raw bytes: exact in every element type, float16 included.
+    UnsafeMutableRawPointer(outgoing.baseAddress!).storeBytes(of: Int64(n), as: Int64.self)
     let data = UnsafeMutableBufferPointer(rebasing: outgoing[header...])
     _ = data.update(fromContentsOf: buffer)
     let received = UnsafeMutableBufferPointer(rebasing: incoming[header...])
 
     func checkLength(from peer: Int) {
-        let theirs = Int(incoming[0]) | Int(incoming[1]) << 24
+        let theirs = Int(UnsafeRawPointer(incoming.baseAddress!).loadUnaligned(as: Int64.self))
         if theirs != n {
             group.abort("recursive-doubling all-reduce: ranks disagree on the element count: rank \(r) has \(n), rank \(peer) has \(theirs); every rank must pass the same length")
         }
@@ -69,7 +74,7 @@ private func recursiveDoubling<T: CollectiveScalar>(_ buffer: UnsafeMutableBuffe
         group.exchange(send: UnsafeBufferPointer(outgoing), to: peer, receive: incoming, from: peer,
                        tag: CollectiveTag.recursiveDoubling)
         checkLength(from: peer)
-        Kernels.add(UnsafeBufferPointer(received), into: data)
+        T.add(UnsafeBufferPointer(received), into: data, scale: .one)
     }
 
     // 1. Fold the extra ranks in.
@@ -82,7 +87,7 @@ private func recursiveDoubling<T: CollectiveScalar>(_ buffer: UnsafeMutableBuffe
         } else {
             group.startReceive(into: incoming, from: r - 1, tag: CollectiveTag.recursiveDoubling).wait()
             checkLength(from: r - 1)
-            Kernels.add(UnsafeBufferPointer(received), into: data)
+            T.add(UnsafeBufferPointer(received), into: data, scale: .one)
             newRank = r / 2
         }
     } else {
@@ -107,6 +112,6 @@ private func recursiveDoubling<T: CollectiveScalar>(_ buffer: UnsafeMutableBuffe
             group.startReceive(into: outgoing, from: r + 1, tag: CollectiveTag.recursiveDoubling).wait()
         }
     }
-    if reduction == .average { Kernels.scale(data, by: 1 / T(p)) }
+    if reduction == .average { T.scale(data, by: T.reciprocal(of: p)) }
     _ = buffer.update(fromContentsOf: data)
 }

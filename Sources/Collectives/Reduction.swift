@@ -8,8 +8,88 @@ public enum Reduction: String, Sendable, CaseIterable {
     case average
 }
 
-/// The element types Chorus's collectives reduce.
-public typealias CollectiveScalar = MessageScalar & BinaryFloatingPoint & SIMDScalar
+/// The element types Chorus's collectives reduce: float32 and float64, and the
+/// 16-bit formats gradient compression sends (float16, bfloat16).
+///
+/// The collectives move elements and combine them only through these three
+/// kernels, so a narrow type travels narrow through every algorithm (ring,
+/// recursive doubling, shared memory, hierarchical): half the bytes of float32.
+/// Each kernel computes `(a + b) · scale` in at least float32 and rounds once to
+/// the element type: a 16-bit reduction loses precision once per addition, never
+/// twice.
+public protocol CollectiveScalar: MessageScalar {
+    /// 1/n, the factor `average` scales by.
+    static func reciprocal(of n: Int) -> Self
+    static var one: Self { get }
+    /// `accumulator[i] = (accumulator[i] + addend[i]) * scale`
+    static func add(_ addend: UnsafeBufferPointer<Self>, into accumulator: UnsafeMutableBufferPointer<Self>, scale: Self)
+    /// `output[i] = (a[i] + b[i]) * scale`
+    static func sum(_ a: UnsafeBufferPointer<Self>, _ b: UnsafeBufferPointer<Self>, into output: UnsafeMutableBufferPointer<Self>,
+                    scale: Self)
+    /// `buffer[i] *= factor`
+    static func scale(_ buffer: UnsafeMutableBufferPointer<Self>, by factor: Self)
+}
+
+extension CollectiveScalar where Self: BinaryFloatingPoint & SIMDScalar {
+    public static func reciprocal(of n: Int) -> Self { 1 / Self(n) }
+    public static var one: Self { 1 }
+    public static func add(_ addend: UnsafeBufferPointer<Self>, into accumulator: UnsafeMutableBufferPointer<Self>, scale: Self) {
+        Kernels.add(addend, into: accumulator, scale: scale)
+    }
+    public static func sum(_ a: UnsafeBufferPointer<Self>, _ b: UnsafeBufferPointer<Self>,
+                           into output: UnsafeMutableBufferPointer<Self>, scale: Self) {
+        Kernels.sum(a, b, into: output, scale: scale)
+    }
+    public static func scale(_ buffer: UnsafeMutableBufferPointer<Self>, by factor: Self) { Kernels.scale(buffer, by: factor) }
+}
+
+extension Float: CollectiveScalar {}
+extension Double: CollectiveScalar {}
+
+/// float16 widens to float32 for each operation (the hardware has no float16
+/// arithmetic on most CPUs; Swift would round after the addition and again after
+/// the scaling).
+extension Float16: CollectiveScalar {
+    public static func reciprocal(of n: Int) -> Float16 { Float16(1 / Float(n)) }
+    public static var one: Float16 { 1 }
+    public static func add(_ addend: UnsafeBufferPointer<Float16>, into accumulator: UnsafeMutableBufferPointer<Float16>,
+                           scale: Float16) {
+        precondition(addend.count == accumulator.count)
+        let factor = Float(scale)
+        for i in 0..<accumulator.count { accumulator[i] = Float16((Float(accumulator[i]) + Float(addend[i])) * factor) }
+    }
+    public static func sum(_ a: UnsafeBufferPointer<Float16>, _ b: UnsafeBufferPointer<Float16>,
+                           into output: UnsafeMutableBufferPointer<Float16>, scale: Float16) {
+        precondition(a.count == output.count && b.count == output.count)
+        let factor = Float(scale)
+        for i in 0..<output.count { output[i] = Float16((Float(a[i]) + Float(b[i])) * factor) }
+    }
+    public static func scale(_ buffer: UnsafeMutableBufferPointer<Float16>, by factor: Float16) {
+        let f = Float(factor)
+        for i in 0..<buffer.count { buffer[i] = Float16(Float(buffer[i]) * f) }
+    }
+}
+
+extension BFloat16: CollectiveScalar {
+    public static func reciprocal(of n: Int) -> BFloat16 { BFloat16(1 / Float(n)) }
+    public static var one: BFloat16 { BFloat16(1) }
+    public static func add(_ addend: UnsafeBufferPointer<BFloat16>, into accumulator: UnsafeMutableBufferPointer<BFloat16>,
+                           scale: BFloat16) {
+        precondition(addend.count == accumulator.count)
+        let factor = scale.float
+        for i in 0..<accumulator.count { accumulator[i] = BFloat16((accumulator[i].float + addend[i].float) * factor) }
+    }
+    public static func sum(_ a: UnsafeBufferPointer<BFloat16>, _ b: UnsafeBufferPointer<BFloat16>,
+                           into output: UnsafeMutableBufferPointer<BFloat16>, scale: BFloat16) {
+        precondition(a.count == output.count && b.count == output.count)
+        let factor = scale.float
+        for i in 0..<output.count { output[i] = BFloat16((a[i].float + b[i].float) * factor) }
+    }
+    public static func scale(_ buffer: UnsafeMutableBufferPointer<BFloat16>, by factor: BFloat16) {
+        let f = factor.float
+        for i in 0..<buffer.count { buffer[i] = BFloat16(buffer[i].float * f) }
+    }
+}
 
 /// The arithmetic kept out of the communication loops (baidu-allreduce's `reduce`),
 /// written over SIMD vectors of 64 bytes so the reduction keeps up with memory.
@@ -17,7 +97,7 @@ enum Kernels {
     /// `accumulator[i] = (accumulator[i] + addend[i]) * scale` (scale 1: plain add).
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    static func add<T: CollectiveScalar>(_ addend: UnsafeBufferPointer<T>, into accumulator: UnsafeMutableBufferPointer<T>,
+    static func add<T: BinaryFloatingPoint & SIMDScalar>(_ addend: UnsafeBufferPointer<T>, into accumulator: UnsafeMutableBufferPointer<T>,
                                          scale: T = 1) {
         precondition(addend.count == accumulator.count)
         guard let a = accumulator.baseAddress, let b = addend.baseAddress else { return }
@@ -64,7 +144,7 @@ enum Kernels {
     /// without copying one operand into place first.
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    static func sum<T: CollectiveScalar>(_ a: UnsafeBufferPointer<T>, _ b: UnsafeBufferPointer<T>,
+    static func sum<T: BinaryFloatingPoint & SIMDScalar>(_ a: UnsafeBufferPointer<T>, _ b: UnsafeBufferPointer<T>,
                                          into output: UnsafeMutableBufferPointer<T>, scale: T = 1) {
         precondition(a.count == output.count && b.count == output.count)
         guard let x = a.baseAddress, let y = b.baseAddress, let z = output.baseAddress else { return }
@@ -103,7 +183,7 @@ enum Kernels {
     /// `buffer[i] *= factor`
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    static func scale<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>, by factor: T) {
+    static func scale<T: BinaryFloatingPoint & SIMDScalar>(_ buffer: UnsafeMutableBufferPointer<T>, by factor: T) {
         guard var a = buffer.baseAddress else { return }
         for _ in 0..<buffer.count {
             a.pointee *= factor
@@ -115,5 +195,5 @@ enum Kernels {
 /// `accumulator += addend` with the kernel every collective reduces with; public so
 /// benchmarks can measure its rate (the gamma of the cost model).
 public func accumulate<T: CollectiveScalar>(_ addend: UnsafeBufferPointer<T>, into accumulator: UnsafeMutableBufferPointer<T>) {
-    Kernels.add(addend, into: accumulator)
+    T.add(addend, into: accumulator, scale: .one)
 }

@@ -36,6 +36,8 @@ import Communication
 /// a mismatch ends the job naming the ranks. One rank returns at once.
 @_specialize(exported: true, where T == Float)
 @_specialize(exported: true, where T == Double)
+@_specialize(exported: true, where T == Float16)
+@_specialize(exported: true, where T == BFloat16)
 public func ringAllreduce<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>,
                                                                  _ reduction: Reduction = .sum, over group: any Communicator,
                                                                  segmentBytes: Int = RingSchedule.defaultSegmentBytes) {
@@ -50,6 +52,8 @@ public func ringAllreduce<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPoin
 /// that range. Cost: (p-1)/p · n·w bytes sent per rank.
 @_specialize(exported: true, where T == Float)
 @_specialize(exported: true, where T == Double)
+@_specialize(exported: true, where T == Float16)
+@_specialize(exported: true, where T == BFloat16)
 @discardableResult
 public func ringReduceScatter<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>,
                                                                      _ reduction: Reduction = .sum, over group: any Communicator,
@@ -63,15 +67,16 @@ public func ringReduceScatter<T: CollectiveScalar>(_ buffer: UnsafeMutableBuffer
 
 /// Ring all-gather: rank r provides chunk `Chunking(count: buffer.count, parts:
 /// p).range(r)` in place and receives every other chunk. Cost: (p-1)/p · n·w bytes
-/// sent per rank.
+/// sent per rank. Nothing is combined, so any message scalar travels (gradient
+/// compression gathers index/value pairs as `Int32`).
 @_specialize(exported: true, where T == Float)
-@_specialize(exported: true, where T == Double)
-public func ringAllgather<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>, over group: any Communicator,
-                                                                 segmentBytes: Int = RingSchedule.defaultSegmentBytes) {
+@_specialize(exported: true, where T == Int32)
+public func ringAllgather<T: MessageScalar>(_ buffer: UnsafeMutableBufferPointer<T>, over group: any Communicator,
+                                            segmentBytes: Int = RingSchedule.defaultSegmentBytes) {
     group.checkSameLengthAsNeighbours(buffer.count, operation: "ring all-gather")
     let schedule = RingSchedule(count: buffer.count, ranks: group.size, rank: group.rank,
                                 elementBytes: MemoryLayout<T>.stride, segmentBytes: segmentBytes)
-    schedule.run(buffer, steps: (group.size - 1)..<schedule.stepCount, .sum, over: group)
+    schedule.gather(buffer, over: group)
 }
 
 /// Which chunk and segment moves at each step of the ring; `run` executes a range of
@@ -118,22 +123,39 @@ public struct RingSchedule {
     }
 
     func run<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>, steps: Range<Int>,
-                                                   _ reduction: Reduction, over group: any Communicator) {
+                                  _ reduction: Reduction, over group: any Communicator) {
+        let lastReduceStep = ranks - 2
+        move(buffer, steps: steps, over: group) { incoming, own, step in
+            let scale: T = (reduction == .average && step == lastReduceStep) ? T.reciprocal(of: ranks) : .one
+            T.add(incoming, into: own, scale: scale)
+        }
+    }
+
+    /// The all-gather steps only move elements, so they take any message scalar.
+    func gather<T: MessageScalar>(_ buffer: UnsafeMutableBufferPointer<T>, over group: any Communicator) {
+        move(buffer, steps: (ranks - 1)..<stepCount, over: group) { _, _, _ in
+            preconditionFailure("the all-gather steps never combine")
+        }
+    }
+
+    /// Runs `steps`; a reduce-scatter step hands each incoming segment and the
+    /// buffer's segment it lands on to `combine`.
+    private func move<T: MessageScalar>(_ buffer: UnsafeMutableBufferPointer<T>, steps: Range<Int>, over group: any Communicator,
+                                        combine: (UnsafeBufferPointer<T>, UnsafeMutableBufferPointer<T>, _ step: Int) -> Void) {
         guard ranks > 1, chunks.count > 0, !steps.isEmpty else { return }
         // Two scratch buffers for incoming reduce-scatter chunks (step parity); the
         // all-gather half receives straight into the buffer and needs none.
         let reduces = steps.lowerBound < ranks - 1
         Scratch.withBuffer(of: T.self, count: reduces ? 2 * chunks.largest : 0) { scratch in
-            run(buffer, scratch: scratch, steps: steps, reduction, over: group)
+            move(buffer, scratch: scratch, steps: steps, over: group, combine: combine)
         }
     }
 
-    private func run<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>,
-                                                           scratch: UnsafeMutableBufferPointer<T>, steps: Range<Int>,
-                                                           _ reduction: Reduction, over group: any Communicator) {
+    private func move<T: MessageScalar>(_ buffer: UnsafeMutableBufferPointer<T>, scratch: UnsafeMutableBufferPointer<T>,
+                                        steps: Range<Int>, over group: any Communicator,
+                                        combine: (UnsafeBufferPointer<T>, UnsafeMutableBufferPointer<T>, _ step: Int) -> Void) {
         let right = mod(rank + 1), left = mod(rank - 1)
         let tag = CollectiveTag.ring
-        let lastReduceStep = ranks - 2
 
         /// Where segment k of step t's incoming chunk lands: scratch while reducing,
         /// the buffer itself while gathering.
@@ -158,13 +180,11 @@ public struct RingSchedule {
         var receives = postReceives(steps.lowerBound)
         for step in steps {
             let next = step + 1 < steps.upperBound ? postReceives(step + 1) : []
-            let scale: T = (reduction == .average && step == lastReduceStep) ? 1 / T(ranks) : 1
             for k in 0..<segmentsPerChunk {
                 receives[k].wait()
                 let range = segment(k, of: incomingChunk(step))
                 if step < ranks - 1 {
-                    Kernels.add(UnsafeBufferPointer(landing(step, k)),
-                                into: UnsafeMutableBufferPointer(rebasing: buffer[range]), scale: scale)
+                    combine(UnsafeBufferPointer(landing(step, k)), UnsafeMutableBufferPointer(rebasing: buffer[range]), step)
                 }
                 if step + 1 < steps.upperBound {
                     sends.append(group.startSend(UnsafeBufferPointer(rebasing: buffer[range]), to: right, tag: tag))

@@ -10,6 +10,8 @@ import Communication
 ///     scatter+allgather: T ≈ (p−1)·α·2 + 2·(p−1)/p·n·w·β
 @_specialize(exported: true, where T == Float)
 @_specialize(exported: true, where T == Double)
+@_specialize(exported: true, where T == Float16)
+@_specialize(exported: true, where T == BFloat16)
 public func broadcast<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int, over group: any Communicator) {
     let p = group.size
     precondition((0..<p).contains(root), "broadcast root \(root) is not a rank of a group of \(p)")
@@ -34,6 +36,8 @@ public enum BroadcastTuning {
 /// Other ranks' buffers are left holding partial sums.
 @_specialize(exported: true, where T == Float)
 @_specialize(exported: true, where T == Double)
+@_specialize(exported: true, where T == Float16)
+@_specialize(exported: true, where T == BFloat16)
 public func reduce<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>, _ reduction: Reduction = .sum,
                                                          root: Int, over group: any Communicator,
                                                          segmentBytes: Int = RingSchedule.defaultSegmentBytes) {

@@ -164,11 +164,13 @@ public final class SharedMemoryAllreduce {
     /// only that rank receives the result (a reduce); the others' buffers are unchanged.
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
+    @_specialize(exported: true, where T == Float16)
+    @_specialize(exported: true, where T == BFloat16)
     public func allreduce<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>, _ reduction: Reduction = .sum,
                                                resultOnRank: Int? = nil) {
         guard ranks > 1 else { return }
         let n = buffer.count
-        let scale: T = reduction == .average ? 1 / T(ranks) : 1
+        let scale: T = reduction == .average ? T.reciprocal(of: ranks) : .one
         if n * MemoryLayout<T>.stride <= min(Self.replicatedReductionBytes, pieceBytes) {
             return replicatedAllreduce(buffer, scale: scale, resultOnRank: resultOnRank)
         }
@@ -201,12 +203,12 @@ public final class SharedMemoryAllreduce {
                     UnsafePointer(r == rank ? piece + mine.lowerBound : slot(r, half: h, T.self) + mine.lowerBound)
                 }
                 let out = UnsafeMutableBufferPointer(start: own + mine.lowerBound, count: mine.count)
-                Kernels.sum(UnsafeBufferPointer(start: source(0), count: mine.count),
+                T.sum(UnsafeBufferPointer(start: source(0), count: mine.count),
                             UnsafeBufferPointer(start: source(1), count: mine.count),
-                            into: out, scale: ranks == 2 ? scale : 1)
+                            into: out, scale: ranks == 2 ? scale : .one)
                 for r in 2..<max(ranks, 2) {
-                    Kernels.add(UnsafeBufferPointer(start: source(r), count: mine.count), into: out,
-                                scale: r == ranks - 1 ? scale : 1)
+                    T.add(UnsafeBufferPointer(start: source(r), count: mine.count), into: out,
+                                scale: r == ranks - 1 ? scale : .one)
                 }
             }
             barrier()
@@ -234,9 +236,9 @@ public final class SharedMemoryAllreduce {
         checkCounts(barrier(publishing: n), n, operation: "shared-memory all-reduce")
         guard n > 0, resultOnRank == nil || resultOnRank == rank else { return }
         func source(_ r: Int) -> UnsafeBufferPointer<T> { UnsafeBufferPointer(start: slot(r, half: h, T.self), count: n) }
-        Kernels.sum(source(0), source(1), into: buffer, scale: ranks == 2 ? scale : 1)
+        T.sum(source(0), source(1), into: buffer, scale: ranks == 2 ? scale : .one)
         for r in 2..<max(ranks, 2) {
-            Kernels.add(source(r), into: buffer, scale: r == ranks - 1 ? scale : 1)
+            T.add(source(r), into: buffer, scale: r == ranks - 1 ? scale : .one)
         }
     }
 
@@ -245,6 +247,8 @@ public final class SharedMemoryAllreduce {
     /// halves make one barrier per piece enough, as in `allreduce`).
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
+    @_specialize(exported: true, where T == Float16)
+    @_specialize(exported: true, where T == BFloat16)
     public func broadcast<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int) {
         guard ranks > 1 else { return }
         let n = buffer.count

@@ -32,7 +32,7 @@ final class RecursiveDoublingTests: XCTestCase {
         for message in messages {
             let distance = message.source ^ message.destination
             XCTAssertTrue([1, 2, 4].contains(distance), "\(message.source) → \(message.destination)")
-            XCTAssertEqual(message.bytes, (count + 2) * 8, "whole vector plus the two-element length header")
+            XCTAssertEqual(message.bytes, count * 8 + 8, "whole vector plus the 8-byte length header")
         }
     }
 

@@ -91,8 +91,34 @@ struct CollectiveChecks {
                 var wide = integerInput(n).map(Double.init)
                 wide.withUnsafeMutableBufferPointer { allreducer.allreduce($0, .sum, algorithm: algorithm) }
                 record(wide == exactExpected.map(Double.init), "\(tag) float64 sum equals MPI_Allreduce exactly")
+
+                // The 16-bit formats of gradient compression travel narrow through
+                // every algorithm but MPI's (MPI cannot add them).
+                if algorithm != .mpi {
+                    checkNarrow(Float16.self, tag: tag, algorithm: algorithm, n: n, magnitude: 48, widen: Float.init, narrow: Float16.init)
+                    checkNarrow(BFloat16.self, tag: tag, algorithm: algorithm, n: n, magnitude: 8, widen: \.float, narrow: BFloat16.init)
+                }
             }
         }
+    }
+
+    /// Integers small enough that every partial sum is exact in the narrow type (6
+    /// ranks x 48 < 2^11 for float16, 6 x 8 < 2^8 for bfloat16): the sum must equal
+    /// MPI_Allreduce's float32 sum exactly, on every rank, bit for bit; the average
+    /// within one rounding of the narrow type.
+    mutating func checkNarrow<T: CollectiveScalar>(_: T.Type, tag: String, algorithm: AllreduceAlgorithm, n: Int, magnitude: Int,
+                                                   widen: (T) -> Float, narrow: (Float) -> T) {
+        let input = (0..<n).map { i in Float((i &* 7 &+ world.rank &* 13) % (2 * magnitude + 1) - magnitude) }
+        let expected = reference(input)
+        var values = input.map(narrow)
+        values.withUnsafeMutableBufferPointer { allreducer.allreduce($0, .sum, algorithm: algorithm) }
+        record(values.map(widen) == expected, "\(tag) \(T.scalarKind) sum equals MPI_Allreduce's float32 sum exactly")
+        record(identicalOnAllRanks(values.map(widen)), "\(tag) \(T.scalarKind) results identical on all ranks")
+        var averaged = input.map(narrow)
+        averaged.withUnsafeMutableBufferPointer { allreducer.allreduce($0, .average, algorithm: algorithm) }
+        let p = Float(world.size), relative: Float = T.scalarKind == .float16 ? 1.0 / 1024 : 1.0 / 128
+        let close = zip(averaged.map(widen), expected).allSatisfy { abs($0 - $1 / p) <= relative * max(1, abs($1 / p)) }
+        record(close, "\(tag) \(T.scalarKind) average within one rounding of the sum over \(world.size)")
     }
 }
 

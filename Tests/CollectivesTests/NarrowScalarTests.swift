@@ -1,0 +1,74 @@
+import XCTest
+@testable import Collectives
+import ChorusTesting
+import Communication
+
+final class BFloat16Tests: XCTestCase {
+    func testRoundsToNearestEvenAndKeepsSpecialValues() {
+        XCTAssertEqual(BFloat16(1).bitPattern, 0x3F80)
+        XCTAssertEqual(BFloat16(1).float, 1)
+        // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties go to the even neighbour, 1.
+        XCTAssertEqual(BFloat16(1 + 0x1p-8).float, 1)
+        // 1 + 3·2^-8 is halfway between 1 + 2^-7 and 1 + 2^-6: even is 1 + 2^-6.
+        XCTAssertEqual(BFloat16(1 + 3 * 0x1p-8).float, 1 + 0x1p-6)
+        // Just above halfway rounds up.
+        XCTAssertEqual(BFloat16(1 + 0x1p-8 + 0x1p-20).float, 1 + 0x1p-7)
+        XCTAssertEqual(BFloat16(-2.5).float, -2.5)
+        XCTAssertTrue(BFloat16(Float.nan).float.isNaN)
+        XCTAssertEqual(BFloat16(Float.infinity).float, .infinity)
+        XCTAssertEqual(BFloat16(-Float.infinity).float, -.infinity)
+        // The largest float rounds up past the largest finite bfloat16: infinity.
+        XCTAssertEqual(BFloat16(Float.greatestFiniteMagnitude).float, .infinity)
+        // Float32's range is kept: 1e-30 stays nonzero, where float16 flushes it.
+        XCTAssertEqual(BFloat16(1e-30).float, 1e-30, accuracy: 1e-32)
+        XCTAssertEqual(Float16(Float(1e-30)), 0)
+    }
+
+    func testEveryBFloat16RoundTripsThroughFloat() {
+        for bits in UInt16.min...UInt16.max {
+            let value = BFloat16(bitPattern: bits)
+            if value.float.isNaN { continue }
+            XCTAssertEqual(BFloat16(value.float).bitPattern, bits)
+        }
+    }
+}
+
+final class NarrowAllreduceTests: XCTestCase {
+    /// The ring and recursive doubling on float16 and bfloat16 at 1..6 ranks, odd
+    /// sizes and empty buffers: integer inputs whose partial sums are exact in the
+    /// narrow type must sum exactly, with the narrow type on the wire (half the bytes
+    /// of float32).
+    func testRingAndRecursiveDoublingSumNarrowTypesExactlyWithHalfTheBytes() {
+        for ranks in 1...6 {
+            for count in [0, 1, ranks + 1, 257] {
+                check(Float16.self, ranks: ranks, count: count, magnitude: 48, widen: Float.init, narrow: Float16.init)
+                check(BFloat16.self, ranks: ranks, count: count, magnitude: 8, widen: \.float, narrow: BFloat16.init)
+            }
+        }
+    }
+
+    private func check<T: CollectiveScalar>(_: T.Type, ranks: Int, count: Int, magnitude: Int,
+                                            widen: @escaping @Sendable (T) -> Float, narrow: @escaping @Sendable (Float) -> T) {
+        @Sendable func input(_ rank: Int, _ i: Int) -> Float { Float((i * 7 + rank * 13) % (2 * magnitude + 1) - magnitude) }
+        let expected = (0..<count).map { i in (0..<ranks).reduce(Float(0)) { $0 + input($1, i) } }
+        for algorithm in ["ring", "recursive-doubling"] {
+            let group = InProcessGroup(size: ranks)
+            let results = group.run { member in
+                var buffer = (0..<count).map { narrow(input(member.rank, $0)) }
+                buffer.withUnsafeMutableBufferPointer {
+                    if algorithm == "ring" { ringAllreduce($0, .sum, over: member) } else { recursiveDoublingAllreduce($0, .sum, over: member) }
+                }
+                return buffer.map(widen)
+            }
+            for (rank, result) in results.enumerated() {
+                XCTAssertEqual(result, expected, "\(T.scalarKind) \(algorithm) ranks \(ranks) count \(count) rank \(rank)")
+            }
+            if algorithm == "ring" && ranks > 1 && count >= ranks {
+                let ringBytes = group.messages.filter { $0.tag == CollectiveTag.ring }.map(\.bytes).reduce(0, +)
+                // 2(p-1)/p of the buffer per rank, at 2 bytes per element.
+                XCTAssertEqual(ringBytes, ranks * 2 * (ranks - 1) * count * 2 / ranks, accuracy: ranks * 2 * (ranks - 1) * 2,
+                               "\(T.scalarKind) ring bytes at \(ranks) ranks")
+            }
+        }
+    }
+}
