@@ -9,7 +9,7 @@
 //                  └─► Collectives ◄─ CAtomics      (all-reduce algorithms)
 //   COpenBLAS ─► NeuralNet ─► Datasets ◄─ CZlib
 //   NeuralNet ─► Persistence ─► Coordination ◄─ Communication
-//   Collectives, Datasets, Coordination ─► TrainingLoop ─┬─► DataParallel ───┐
+//   Collectives, Datasets, Coordination ─► TrainingLoop ─┬─► DataParallel ─► GradientCompression ─┐
 //   PipelineSchedules (pure) ────────────────────────────┴─► PipelineParallel ┴─► ChorusCLI ─► tools
 //
 // Only ChorusMPI imports CMPI, only NeuralNet imports COpenBLAS, only Datasets
@@ -18,7 +18,7 @@
 import PackageDescription
 
 let libraries = ["Communication", "ChorusMPI", "ChorusTesting", "Collectives", "NeuralNet", "Datasets", "Persistence",
-                 "Coordination", "TrainingLoop", "DataParallel", "PipelineSchedules", "PipelineParallel", "ChorusCLI"]
+                 "Coordination", "TrainingLoop", "DataParallel", "GradientCompression", "PipelineSchedules", "PipelineParallel", "ChorusCLI"]
 
 let package = Package(
     name: "Chorus",
@@ -63,6 +63,8 @@ let package = Package(
                 dependencies: ["Communication", "Collectives", "NeuralNet", "Datasets", "Persistence", "Coordination"]),
         // The data-parallel engine (buckets, reducer, communication hooks) and its strategy.
         .target(name: "DataParallel", dependencies: ["TrainingLoop", "Collectives"]),
+        // Gradient compression as communication hooks: fp16/bf16, PowerSGD, top-k.
+        .target(name: "GradientCompression", dependencies: ["DataParallel", "Collectives"]),
         // Pipeline schedules as data, their validator, and stage partitioning: pure.
         .target(name: "PipelineSchedules"),
         // Pipeline stages over point-to-point messages, and the pipeline strategy.
@@ -70,7 +72,7 @@ let package = Package(
 
         // The command-line layer: option groups, the commands, flag-naming messages.
         .target(name: "ChorusCLI",
-                dependencies: ["DataParallel", "PipelineParallel", "ChorusMPI",
+                dependencies: ["DataParallel", "GradientCompression", "PipelineParallel", "ChorusMPI",
                                .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "ddp-train", dependencies: ["ChorusCLI"]),
         .executableTarget(name: "pipe-train", dependencies: ["ChorusCLI"]),

@@ -26,6 +26,7 @@ public enum CommandLineMessages {
         DataParallelField.nodes: "--ranks-per-node",
         DataParallelField.bucketCap: "--bucket-mb",
         DataParallelField.overlap: "--no-overlap",
+        DataParallelField.hook: "--compress and its settings",
         PipelineField.microbatches: "--microbatches",
         PipelineField.schedule: "--schedule",
         PipelineField.batchSize: "--batch-size",

@@ -1,5 +1,6 @@
 import Collectives
 import Communication
+import Coordination
 import NeuralNet
 
 /// What happens to a gradient bucket once every gradient in it is final: PyTorch
@@ -48,12 +49,73 @@ public struct GradientBucket {
 }
 
 /// What a hook may use: the gradient communicator (the reducer's own, so its
-/// messages never match other traffic) and Chorus's all-reduce over it.
+/// messages never match other traffic), Chorus's all-reduce over it, and the
+/// meter and trace its compression work is recorded in.
 public struct HookContext {
     public let communicator: any Communicator
     public let allreducer: Allreducer
     /// The all-reduce algorithm the run asked for.
     public let algorithm: AllreduceAlgorithm
+    public let meter: HookMeter
+    public let trace: TraceRecorder?
+    /// The trace track the hook runs on (communication when overlapping backward).
+    public let track: TraceRecorder.Track
+
+    public init(communicator: any Communicator, allreducer: Allreducer, algorithm: AllreduceAlgorithm,
+                meter: HookMeter = HookMeter(), trace: TraceRecorder? = nil, track: TraceRecorder.Track = .compute) {
+        self.communicator = communicator
+        self.allreducer = allreducer
+        self.algorithm = algorithm
+        self.meter = meter
+        self.trace = trace
+        self.track = track
+    }
+
+    /// Runs a hook's compression of `bucket` (before its collectives), timed into the
+    /// meter and traced as its own slice.
+    public func compressing<R>(_ bucket: GradientBucket, _ body: () throws -> R) rethrows -> R {
+        try measured("compress", bucket, \.compressSeconds, body)
+    }
+
+    /// Runs a hook's decompression of `bucket` (after its collectives), likewise.
+    public func decompressing<R>(_ bucket: GradientBucket, _ body: () throws -> R) rethrows -> R {
+        try measured("decompress", bucket, \.decompressSeconds, body)
+    }
+
+    /// Records that this rank handed `bytes` of `bucket`'s payload to collectives.
+    public func sent(payloadBytes bytes: Int) {
+        meter.payloadBytes += bytes
+    }
+
+    private func measured<R>(_ phase: String, _ bucket: GradientBucket, _ total: ReferenceWritableKeyPath<HookMeter, Double>,
+                             _ body: () throws -> R) rethrows -> R {
+        let start = MonotonicClock.seconds()
+        defer {
+            meter[keyPath: total] += MonotonicClock.seconds() - start
+            trace?.span("\(phase) bucket \(bucket.index)", category: phase, track: track, since: start,
+                        arguments: ["step": "\(bucket.step)"])
+        }
+        return try body()
+    }
+}
+
+/// What the hook's work cost and saved, summed over the run.
+///
+/// Written by whichever thread runs the hook and read by the main thread between
+/// steps; the reducer's hand-over at the end of each step orders the two (as for
+/// the gradients themselves).
+public final class HookMeter: @unchecked Sendable {
+    public internal(set) var compressSeconds = 0.0
+    public internal(set) var decompressSeconds = 0.0
+    /// Bytes the hook handed to collectives on this rank (its compressed payload).
+    public internal(set) var payloadBytes = 0
+    /// Float32 bytes of the buckets it was given: what averaging would send.
+    public internal(set) var gradientBytes = 0
+
+    public init() {}
+
+    /// Float32 bytes per payload byte (1 for plain averaging).
+    public var compressionRatio: Double { payloadBytes > 0 ? Double(gradientBytes) / Double(payloadBytes) : 1 }
 }
 
 /// The default hook: each bucket all-reduced to its average, in place, with the
@@ -65,5 +127,6 @@ public final class AveragingHook: CommunicationHook {
 
     public func communicate(_ bucket: GradientBucket, _ context: HookContext) {
         context.allreducer.allreduce(bucket.gradients, .average, algorithm: context.algorithm)
+        context.sent(payloadBytes: bucket.gradients.count * MemoryLayout<Float>.stride)
     }
 }

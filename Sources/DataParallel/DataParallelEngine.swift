@@ -58,6 +58,9 @@ public final class DataParallelEngine {
     public let allreducer: Allreducer
     public let hook: CommunicationHook
     private let gradientGroup: any Communicator
+    private let sentBytes: CountingCommunicator.Counter
+    /// What the hook's compression cost and saved.
+    public let meter = HookMeter()
     private let reducer: GradientReducer
     private var closed = false
 
@@ -84,11 +87,15 @@ public final class DataParallelEngine {
             ConfigurationField(DataParallelField.nodes, configuration.ranksPerNode.map { "\($0) ranks per node" } ?? "shared memory"),
             ConfigurationField(DataParallelField.hook, hook.configuration),
         ])
-        gradientGroup = communicator.duplicate()
+        // Counted, so the run can report the bytes its gradients really sent.
+        let counting = CountingCommunicator(communicator.duplicate())
+        gradientGroup = counting
+        sentBytes = counting.counter
         allreducer = Allreducer(world: gradientGroup, ranksPerNode: configuration.ranksPerNode)
         reducer = GradientReducer(plan: plan, parameters: parameters, hook: hook,
                                   context: HookContext(communicator: gradientGroup, allreducer: allreducer,
-                                                       algorithm: configuration.algorithm),
+                                                       algorithm: configuration.algorithm, meter: meter, trace: trace,
+                                                       track: configuration.overlap ? .communication : .compute),
                                   overlap: configuration.overlap, trace: trace, watchdog: watchdog)
     }
 
@@ -139,6 +146,11 @@ public final class DataParallelEngine {
     /// Seconds spent communicating buckets, and seconds backward waited for them.
     public var communicationSeconds: Double { reducer.communicationSeconds }
     public var exposedCommunicationSeconds: Double { reducer.exposedSeconds }
+
+    /// Bytes this rank sent as messages for its gradients (the node's shared window
+    /// and the transport's own collectives excluded), and the steps that communicated.
+    public var bytesSent: Int { sentBytes.bytes }
+    public var communicatedSteps: Int { reducer.stepNumber }
 
     /// Bucket sizes in bytes, in reduction order.
     public var bucketBytes: [Int] { plan.buckets.map { $0.range.count * MemoryLayout<Float>.stride } }

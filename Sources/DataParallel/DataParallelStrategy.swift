@@ -183,7 +183,8 @@ public final class DataParallelStrategy: TrainingStrategy {
                         slots: model.parameters.slots, optimizer: optimizer,
                         layout: ["model": options.model.description, "ranks": "\(communicator.size)",
                                  "global_batch": "\(sampler.globalBatch * options.accumulate)",
-                                 "optimizer": services.optimizerName, "seed": "\(sampler.seed)"],
+                                 "optimizer": services.optimizerName, "seed": "\(sampler.seed)",
+                                 "communication_hook": hook.configuration],
                         saveState: { [hook] in hook.state.reduce(into: [:]) { $0["hook.\($1.key)"] = $1.value } },
                         restoreState: { [hook] state in
                             try hook.restore(state.reduce(into: [:]) { result, entry in
@@ -212,6 +213,13 @@ public final class DataParallelStrategy: TrainingStrategy {
         metrics["buckets"] = engine.plan.buckets.count
         metrics["bucket_bytes"] = engine.bucketBytes
         metrics["communication_hook"] = hook.configuration
+        let steps = Double(max(engine.communicatedSteps, 1))
+        let meter = engine.meter
+        metrics["bytes_sent_per_step"] = communicator.allreduce(Double(engine.bytesSent), op: .sum) / Double(ranks) / steps
+        metrics["payload_bytes_per_step"] = Double(meter.payloadBytes) / steps
+        metrics["compression_ratio"] = meter.compressionRatio
+        metrics["compress_seconds"] = communicator.allreduce(meter.compressSeconds, op: .sum) / Double(ranks)
+        metrics["decompress_seconds"] = communicator.allreduce(meter.decompressSeconds, op: .sum) / Double(ranks)
         metrics["comm_seconds"] = comm
         metrics["exposed_comm_seconds"] = exposed
         metrics["overlap_fraction"] = overlap

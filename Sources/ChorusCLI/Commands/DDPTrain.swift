@@ -2,6 +2,7 @@ import ArgumentParser
 import Collectives
 import Communication
 import DataParallel
+import GradientCompression
 import TrainingLoop
 
 /// `mpirun -n P ddp-train --model lenet`: data-parallel training.
@@ -16,6 +17,7 @@ public struct DDPTrain: MPICommand {
 
     @OptionGroup var common: CommonTrainingOptions
     @OptionGroup var reliability: ReliabilityOptions
+    @OptionGroup var compression: CompressionOptions
 
     // 32 per rank: with 4 ranks a global batch of 128, for which the default learning
     // rate (0.05, momentum 0.9) takes LeNet past 85% test accuracy in two epochs.
@@ -49,6 +51,10 @@ public struct DDPTrain: MPICommand {
             throw ValidationError("--bucket-mb must be at most \(Self.largestBucketMiB) (an MPI message of floats), got \(bucketMb)")
         }
         guard accumulate >= 1 else { throw ValidationError("--accumulate must be at least 1 (got \(accumulate))") }
+        if allreduce == .mpi, try compression.compression(seed: 0).needsChorusAllreduce {
+            throw ValidationError("--compress \(compression.compress) needs one of Chorus's all-reduce algorithms: "
+                                  + "MPI_Allreduce cannot add 16-bit floats (--allreduce mpi)")
+        }
     }
 
     /// 2^31 - 1 floats, rounded down to whole MiB: the largest MPI message of floats.
@@ -64,7 +70,8 @@ public struct DDPTrain: MPICommand {
             algorithm: allreduce, ranksPerNode: ranksPerNode, bucketCapBytes: capBytes,
             firstBucketCapBytes: min(BucketPlan.defaultFirstCapBytes, capBytes), overlap: !noOverlap)
         let loop = common.loopOptions(name: "ddp-train", reliability: reliability)
-        _ = try TrainingLoop(strategy: DataParallelStrategy(options: options, communicator: world), options: loop,
+        let hook = try compression.compression(seed: loop.seed).hook()
+        _ = try TrainingLoop(strategy: DataParallelStrategy(options: options, communicator: world, hook: hook), options: loop,
                              communicator: world).run()
     }
 }

@@ -1,0 +1,71 @@
+import ArgumentParser
+import GradientCompression
+
+/// Gradient compression flags of `ddp-train`: `--compress` picks the hook, the
+/// others tune PowerSGD and top-k.
+public struct CompressionOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Gradient compression: none, fp16, bf16, powersgd:R (rank R) or topk:F (fraction F of each bucket).",
+                               valueName: "method"))
+    public var compress = "none"
+
+    @Option(parsing: .unconditional,
+            help: "PowerSGD compresses a tensor only if that shrinks it at least this many times; others are averaged as they are.")
+    public var powersgdMinRatio: Double = 2
+
+    @Option(parsing: .unconditional, help: "Steps averaged uncompressed before PowerSGD starts (a warm-up).")
+    public var powersgdStartStep: Int = 0
+
+    @Flag(help: "PowerSGD: draw a new Q every step instead of starting from the last one.")
+    public var noWarmStart = false
+
+    @Flag(help: "PowerSGD and top-k: drop what compression leaves out instead of carrying it to the next step.")
+    public var noErrorFeedback = false
+
+    public init() {}
+
+    public func validate() throws { _ = try compression(seed: 0) }
+
+    /// What the flags ask for, in the library's terms.
+    public func compression(seed: UInt64) throws -> Compression {
+        let parts = compress.split(separator: ":", maxSplits: 1).map(String.init)
+        let method = parts.first ?? "", argument = parts.count == 2 ? parts[1] : nil
+        func noArgument(_ result: Compression) throws -> Compression {
+            guard argument == nil else { throw ValidationError("--compress \(method) takes no argument (got \(compress))") }
+            return result
+        }
+        switch method {
+        case "none": return try noArgument(.none)
+        case "fp16": return try noArgument(.float16)
+        case "bf16": return try noArgument(.bfloat16)
+        case "powersgd":
+            guard let argument, let rank = Int(argument), (1...Self.largestRank).contains(rank) else {
+                throw ValidationError("--compress powersgd needs a rank from 1 to \(Self.largestRank), as powersgd:2 (got \(compress))")
+            }
+            guard powersgdMinRatio.isFinite, powersgdMinRatio >= 1 else {
+                throw ValidationError("--powersgd-min-ratio must be a number of at least 1 (got \(powersgdMinRatio))")
+            }
+            guard powersgdStartStep >= 0 else {
+                throw ValidationError("--powersgd-start-step must be at least 0 (got \(powersgdStartStep))")
+            }
+            var settings = PowerSGDSettings(rank: rank)
+            settings.minCompressionRatio = powersgdMinRatio
+            settings.startStep = powersgdStartStep
+            settings.warmStart = !noWarmStart
+            settings.errorFeedback = !noErrorFeedback
+            settings.seed = seed
+            return .powerSGD(settings)
+        case "topk":
+            guard let argument, let fraction = Double(argument), fraction > 0, fraction <= 1 else {
+                throw ValidationError("--compress topk needs a fraction in (0, 1], as topk:0.01 (got \(compress))")
+            }
+            var settings = TopKSettings(fraction: fraction)
+            settings.errorFeedback = !noErrorFeedback
+            return .topK(settings)
+        default:
+            throw ValidationError("--compress must be none, fp16, bf16, powersgd:R or topk:F (got \(compress))")
+        }
+    }
+
+    /// Beyond this the orthogonalisation's cost grows with R² and the bytes saved shrink.
+    static let largestRank = 64
+}

@@ -1,0 +1,281 @@
+import Collectives
+import Communication
+import DataParallel
+import NeuralNet
+
+/// PowerSGD (Vogels et al. 2019; PyTorch's `powerSGD_hook`): each weight gradient,
+/// viewed as a matrix M (first dimension × the rest), is replaced by a rank-R
+/// approximation found with one step of power iteration, so a rank sends
+/// (rows + columns)·R numbers for it instead of rows·columns.
+///
+/// One step, per bucket, on every rank r (M_r: its gradient plus its residual e_r):
+///
+///     P_r = M_r Q               Q: columns × R, the same on every rank
+///     P   = Σ_r P_r             all-reduce, together with the uncompressed tensors
+///     P̂   = orthonormal columns of P                     (`orthogonalizeColumns`)
+///     Q_r = M_r^T P̂
+///     Q̄   = (1/p) Σ_r Q_r       all-reduce
+///     gradient ← P̂ Q̄^T           the same on every rank: the mean's projection
+///     e_r ← M_r − P̂ Q_r^T        error feedback: what rank r did not get across
+///
+/// P̂ Q̄^T = (1/p) Σ_r P̂ Q_r^T: the result is exactly the mean of what the ranks
+/// contributed, and each rank's contribution plus its residual is its M_r, so no
+/// gradient is ever lost, only delayed (PyTorch takes e_r = M_r − P̂ Q̄^T instead,
+/// which leaves the mean's error, not the rank's own, and carries a residual for
+/// uncompressed tensors too). Q̄ is kept as the next step's Q (warm start).
+///
+/// Vectors (biases) and tensors that would not shrink by `minCompressionRatio` are
+/// averaged as they are, in the same all-reduce as P. Bytes per step:
+/// 4·(uncompressed + Σ rows·R) + 4·Σ columns·R through two all-reduces.
+///
+/// A bucket in which some rank has a non-finite gradient shows it in P (all ranks
+/// see the same P): its gradients become NaN on every rank, so the gradient screen
+/// sees the step, and its residuals and Q stay as they were, so later steps are not
+/// poisoned by it.
+final class PowerSGDHook: CommunicationHook {
+    let settings: PowerSGDSettings
+    /// Steps whose buckets this hook has seen (PyTorch's `state.iter`), checkpointed.
+    private var steps = 0
+    private var buckets: [Int: BucketState] = [:]
+    /// State restored from a checkpoint, applied when its bucket is first seen.
+    private var restored: [String: [Float]] = [:]
+
+    init(_ settings: PowerSGDSettings) {
+        self.settings = settings
+    }
+
+    var configuration: String {
+        "powersgd(rank \(settings.rank), min ratio \(settings.minCompressionRatio), start after step \(settings.startStep), "
+            + "error feedback \(settings.errorFeedback ? "on" : "off"), warm start \(settings.warmStart ? "on" : "off"), "
+            + "seed \(settings.seed))"
+    }
+
+    func communicate(_ bucket: GradientBucket, _ context: HookContext) {
+        if bucket.index == 0 { steps += 1 }
+        guard steps > settings.startStep else {
+            context.allreducer.allreduce(bucket.gradients, .average, algorithm: context.algorithm)
+            context.sent(payloadBytes: bucket.gradients.count * MemoryLayout<Float>.stride)
+            return
+        }
+        let state = state(for: bucket)
+        guard bucket.gradients.count > 0 else { return }
+        compressAndReduce(bucket, state, context)
+    }
+
+    // MARK: One bucket
+
+    private func compressAndReduce(_ bucket: GradientBucket, _ state: BucketState, _ context: HookContext) {
+        let layout = state.layout, gradients = bucket.gradients, p = context.communicator.size
+        let algorithm = context.algorithm, allreducer = context.allreducer
+        context.compressing(bucket) {
+            if settings.errorFeedback {
+                for i in 0..<gradients.count { gradients[i] += state.residual[i] }
+            }
+            if !settings.warmStart || !state.hasQ { state.drawQ(seed: settings.seed, bucket: bucket.index, step: steps) }
+            // [uncompressed values | P of every compressed tensor]
+            var cursor = 0
+            for range in layout.uncompressed {
+                for i in range { state.first[cursor] = gradients[i]; cursor += 1 }
+            }
+            state.first.withUnsafeMutableBufferPointer { first in
+                state.q.withUnsafeBufferPointer { q in
+                    for t in layout.compressed {
+                        BLAS.gemm(gradients.baseAddress! + t.offset, q.baseAddress! + t.qOffset,
+                                  first.baseAddress! + layout.uncompressedCount + t.pOffset, m: t.rows, n: t.rank, k: t.columns)
+                    }
+                }
+            }
+        }
+        state.first.withUnsafeMutableBufferPointer { allreducer.allreduce($0, .sum, algorithm: algorithm) }
+
+        // Every rank holds the same P: the same verdict on it everywhere.
+        guard state.first.allSatisfy(\.isFinite) else {
+            for i in 0..<gradients.count { gradients[i] = .nan }
+            context.sent(payloadBytes: state.first.count * 4)
+            return
+        }
+        context.compressing(bucket) {
+            state.first.withUnsafeMutableBufferPointer { first in
+                for t in layout.compressed {
+                    orthogonalizeColumns(UnsafeMutableBufferPointer(rebasing: first[(layout.uncompressedCount + t.pOffset)...]
+                                                                        .prefix(t.rows * t.rank)),
+                                         rows: t.rows, columns: t.rank)
+                }
+                state.localQ.withUnsafeMutableBufferPointer { q in
+                    for t in layout.compressed {
+                        BLAS.gemm(gradients.baseAddress! + t.offset, transposeA: true,
+                                  first.baseAddress! + layout.uncompressedCount + t.pOffset, q.baseAddress! + t.qOffset,
+                                  m: t.columns, n: t.rank, k: t.rows)
+                    }
+                }
+            }
+            state.q = state.localQ
+        }
+        state.q.withUnsafeMutableBufferPointer { allreducer.allreduce($0, .average, algorithm: algorithm) }
+        context.sent(payloadBytes: (state.first.count + state.q.count) * MemoryLayout<Float>.stride)
+
+        context.decompressing(bucket) {
+            state.first.withUnsafeBufferPointer { first in
+                let pBase = first.baseAddress! + layout.uncompressedCount
+                if settings.errorFeedback {
+                    // e_r = M_r − P̂ Q_r^T; zero where the tensors travel uncompressed.
+                    state.residual.withUnsafeMutableBufferPointer { residual in
+                        state.localQ.withUnsafeBufferPointer { q in
+                            for range in layout.uncompressed { for i in range { residual[i] = 0 } }
+                            for t in layout.compressed {
+                                let matrix = residual.baseAddress! + t.offset
+                                matrix.update(from: gradients.baseAddress! + t.offset, count: t.rows * t.columns)
+                                BLAS.gemm(pBase + t.pOffset, q.baseAddress! + t.qOffset, transposeB: true, matrix,
+                                          m: t.rows, n: t.columns, k: t.rank, alpha: -1, beta: 1)
+                            }
+                        }
+                    }
+                }
+                state.q.withUnsafeBufferPointer { q in
+                    for t in layout.compressed {
+                        BLAS.gemm(pBase + t.pOffset, q.baseAddress! + t.qOffset, transposeB: true, gradients.baseAddress! + t.offset,
+                                  m: t.rows, n: t.columns, k: t.rank)
+                    }
+                }
+                let scale = 1 / Float(p)
+                var cursor = 0
+                for range in layout.uncompressed {
+                    for i in range { gradients[i] = first[cursor] * scale; cursor += 1 }
+                }
+            }
+        }
+    }
+
+    // MARK: State
+
+    private func state(for bucket: GradientBucket) -> BucketState {
+        if let state = buckets[bucket.index] { return state }
+        let layout = PowerSGDLayout(tensors: bucket.tensors, bucketOffset: bucket.offset, count: bucket.gradients.count,
+                                    settings: settings)
+        let state = BucketState(layout: layout, count: bucket.gradients.count, errorFeedback: settings.errorFeedback)
+        if let residual = restored.removeValue(forKey: "residual.\(bucket.index)") {
+            if residual.count != state.residual.count { fatalError(restoredSizeMismatch("residual", bucket.index)) }
+            state.residual = residual
+        }
+        if let q = restored.removeValue(forKey: "q.\(bucket.index)") {
+            if q.count != state.q.count { fatalError(restoredSizeMismatch("Q", bucket.index)) }
+            state.q = q
+            state.hasQ = true
+        }
+        buckets[bucket.index] = state
+        return state
+    }
+
+    private func restoredSizeMismatch(_ what: String, _ bucket: Int) -> String {
+        "the checkpoint's PowerSGD \(what) of gradient bucket \(bucket) does not fit this model's bucket; "
+            + "resume with the model, bucket cap and compression of the run that wrote it"
+    }
+
+    var state: [String: [Float]] {
+        var state: [String: [Float]] = ["steps": [Float(steps & 0xFF_FFFF), Float(steps >> 24)]]
+        for (index, bucket) in buckets {
+            if settings.errorFeedback { state["residual.\(index)"] = bucket.residual }
+            if settings.warmStart && bucket.hasQ { state["q.\(index)"] = bucket.q }
+        }
+        // Restored entries of buckets not seen yet stay part of the state.
+        return state.merging(restored) { own, _ in own }
+    }
+
+    func restore(_ state: [String: [Float]]) throws {
+        guard let counter = state["steps"], counter.count == 2 else {
+            throw PowerSGDStateMissing()
+        }
+        steps = Int(counter[0]) | Int(counter[1]) << 24
+        buckets = [:]
+        restored = state.filter { $0.key != "steps" }
+    }
+}
+
+/// A checkpoint without PowerSGD's state resumed with PowerSGD.
+struct PowerSGDStateMissing: Error, CustomStringConvertible {
+    var description: String {
+        "the checkpoint holds no PowerSGD state: it was written with another communication hook; resume with the compression of the run that wrote it"
+    }
+}
+
+/// Which tensors of a bucket are compressed, and where their P and Q live.
+struct PowerSGDLayout {
+    struct Tensor {
+        /// Offset of the tensor in the bucket, and its matrix view.
+        let offset: Int
+        let rows: Int
+        let columns: Int
+        /// min(rows, columns, R).
+        let rank: Int
+        /// Offsets of its P (rows × rank) and Q (columns × rank).
+        let pOffset: Int
+        let qOffset: Int
+    }
+
+    private(set) var compressed: [Tensor] = []
+    /// Ranges of the bucket sent as they are.
+    private(set) var uncompressed: [Range<Int>] = []
+    private(set) var uncompressedCount = 0
+    private(set) var pCount = 0
+    private(set) var qCount = 0
+
+    init(tensors: [ParameterSlot], bucketOffset: Int, count: Int, settings: PowerSGDSettings) {
+        var covered = 0
+        for slot in tensors.sorted(by: { $0.offset < $1.offset }) {
+            let offset = slot.offset - bucketOffset
+            if offset > covered { addUncompressed(covered..<offset) }
+            let rows = slot.shape.first ?? 1, columns = slot.shape.count >= 2 ? slot.count / max(rows, 1) : 1
+            let rank = min(rows, columns, settings.rank)
+            let worthIt = slot.shape.count >= 2 && rank > 0
+                && Double(rows * columns) >= settings.minCompressionRatio * Double((rows + columns) * rank)
+            if worthIt {
+                compressed.append(Tensor(offset: offset, rows: rows, columns: columns, rank: rank, pOffset: pCount, qOffset: qCount))
+                pCount += rows * rank
+                qCount += columns * rank
+            } else {
+                addUncompressed(offset..<(offset + slot.count))
+            }
+            covered = max(covered, offset + slot.count)
+        }
+        if covered < count { addUncompressed(covered..<count) }
+    }
+
+    private mutating func addUncompressed(_ range: Range<Int>) {
+        guard !range.isEmpty else { return }
+        if let last = uncompressed.last, last.upperBound == range.lowerBound {
+            uncompressed[uncompressed.count - 1] = last.lowerBound..<range.upperBound
+        } else {
+            uncompressed.append(range)
+        }
+        uncompressedCount += range.count
+    }
+}
+
+/// One bucket's buffers, kept across steps.
+final class BucketState {
+    let layout: PowerSGDLayout
+    /// Error feedback, one value per bucket element (zero where uncompressed).
+    var residual: [Float]
+    /// The warm-start Q of every compressed tensor, and this rank's own before averaging.
+    var q: [Float]
+    var localQ: [Float]
+    var hasQ = false
+    /// The first all-reduce's buffer: uncompressed values, then every P.
+    var first: [Float]
+
+    init(layout: PowerSGDLayout, count: Int, errorFeedback: Bool) {
+        self.layout = layout
+        residual = [Float](repeating: 0, count: errorFeedback ? count : 0)
+        q = [Float](repeating: 0, count: layout.qCount)
+        localQ = q
+        first = [Float](repeating: 0, count: layout.uncompressedCount + layout.pCount)
+    }
+
+    /// A fresh Gaussian Q, the same on every rank: seeded by the run's seed, the
+    /// bucket and the step (the step only matters without warm start).
+    func drawQ(seed: UInt64, bucket: Int, step: Int) {
+        var generator = SeededGenerator(seed: seed &+ 0x9E37_79B9 &* UInt64(bucket + 1), stream: UInt64(step))
+        for i in q.indices { q[i] = generator.nextGaussian() }
+        hasQ = true
+    }
+}
