@@ -95,6 +95,7 @@ let package = Package(
         .testTarget(name: "PersistenceTests", dependencies: ["Persistence"]),
         .testTarget(name: "TrainingLoopTests", dependencies: ["TrainingLoop", "ChorusTesting"]),
         .testTarget(name: "DataParallelTests", dependencies: ["DataParallel", "ChorusTesting"]),
+        .testTarget(name: "GradientCompressionTests", dependencies: ["GradientCompression", "ChorusTesting"]),
         .testTarget(name: "PipelineParallelTests", dependencies: ["PipelineParallel", "DataParallel", "ChorusTesting"]),
         .testTarget(name: "ChorusMPITests", dependencies: ["ChorusMPI"]),
         .testTarget(name: "ChorusCLITests", dependencies: ["ChorusCLI", "ChorusTesting"]),

@@ -1,35 +1,44 @@
 /// Makes the columns of a row-major `rows × columns` matrix orthonormal, in place:
-/// modified Gram-Schmidt, each column normalised and then projected out of the
-/// columns after it (PyTorch PowerSGD's `_orthogonalize_gram_schmidt`).
+/// Gram-Schmidt with reorthogonalisation ("twice is enough", Giraud et al. 2005).
 ///
-/// Dot products and norms accumulate in float64, so for the ranks PowerSGD uses (1
-/// to 8 columns) the columns come out orthogonal to float32 rounding even when the
-/// input's columns are nearly parallel. A column that is zero, or becomes zero once
-/// the earlier ones are projected out (a matrix of lower rank than asked for), is
-/// set to zero instead of dividing by its norm: its share of the approximation is
-/// then zero, where a division would make every gradient NaN (PyTorch added an
-/// epsilon for this). Every rank passes the same matrix and so gets the same bits.
+///     for each column j, left to right:
+///         twice: subtract from it its projection onto each column before it
+///         divide it by its norm
 ///
-/// Cost: rows · columns² multiply-adds.
+/// One pass of classical or modified Gram-Schmidt (PyTorch PowerSGD's
+/// `_orthogonalize_gram_schmidt`) loses orthogonality in proportion to how nearly
+/// dependent the columns are; the second pass restores it to float32 rounding for
+/// any input, and dot products and norms accumulate in float64. A column that the
+/// projections reduce to rounding noise (below 10⁻⁶ of its norm: the matrix has
+/// lower rank than asked for, as the gradient of a layer with a dead unit does) is
+/// set to zero instead of normalising the noise: its share of the approximation is
+/// zero, where a division by a zero norm would make every gradient NaN (PyTorch
+/// added an epsilon for this). Every rank passes the same matrix and gets the same bits.
+///
+/// Cost: 2 · rows · columns² multiply-adds.
 func orthogonalizeColumns(_ matrix: UnsafeMutableBufferPointer<Float>, rows: Int, columns: Int) {
     precondition(matrix.count == rows * columns)
+    func dot(_ a: Int, _ b: Int) -> Double {
+        var sum = 0.0
+        for i in 0..<rows { sum += Double(matrix[i * columns + a]) * Double(matrix[i * columns + b]) }
+        return sum
+    }
     for j in 0..<columns {
-        var squares = 0.0
-        for i in 0..<rows { squares += Double(matrix[i * columns + j]) * Double(matrix[i * columns + j]) }
-        let norm = squares.squareRoot()
-        // Below this the column is rounding noise of the projections before it.
-        guard norm > 1e-30 else {
-            for i in 0..<rows { matrix[i * columns + j] = 0 }
-            continue
-        }
-        let inverse = 1 / norm
-        for i in 0..<rows { matrix[i * columns + j] = Float(Double(matrix[i * columns + j]) * inverse) }
-        for k in (j + 1)..<max(columns, j + 1) {
-            var dot = 0.0
-            for i in 0..<rows { dot += Double(matrix[i * columns + j]) * Double(matrix[i * columns + k]) }
-            for i in 0..<rows {
-                matrix[i * columns + k] = Float(Double(matrix[i * columns + k]) - dot * Double(matrix[i * columns + j]))
+        let original = dot(j, j).squareRoot()
+        for _ in 0..<2 {
+            for earlier in 0..<j {
+                let projection = dot(earlier, j)
+                for i in 0..<rows {
+                    matrix[i * columns + j] = Float(Double(matrix[i * columns + j]) - projection * Double(matrix[i * columns + earlier]))
+                }
             }
+        }
+        let remaining = dot(j, j).squareRoot()
+        if remaining <= 1e-6 * original || remaining == 0 {
+            for i in 0..<rows { matrix[i * columns + j] = 0 }
+        } else {
+            let inverse = 1 / remaining
+            for i in 0..<rows { matrix[i * columns + j] = Float(Double(matrix[i * columns + j]) * inverse) }
         }
     }
 }

@@ -18,8 +18,9 @@ import DataParallel
 /// 2(p−1)/p·4n only while k < n/p: top-k pays for small F and few ranks.
 ///
 /// A bucket in which some rank has a non-finite entry: that entry has infinite
-/// magnitude, so it is always sent, reaches every rank, and the gradient screen sees
-/// it; its residual is left as it was.
+/// magnitude, so it is always sent and reaches every rank, where the gradient
+/// screen sees it; every rank then leaves its residual as it was, so the step's
+/// contributions are not lost if the screen skips it.
 final class TopKHook: CommunicationHook {
     let settings: TopKSettings
     /// Error feedback per bucket, kept across steps (checkpointed).
@@ -47,18 +48,18 @@ final class TopKHook: CommunicationHook {
         let p = context.communicator.size, rank = context.communicator.rank
         if pairs.count < 2 * k * p { pairs = [Int32](repeating: 0, count: 2 * k * p) }
         var residual = residual(for: bucket)
+        let previous = residual
         context.compressing(bucket) {
             if settings.errorFeedback {
                 for i in 0..<n { gradients[i] += residual[i] }
             }
             let chosen = largestMagnitudes(UnsafeBufferPointer(gradients), count: k)
             let own = 2 * k * rank
-            let finite = chosen.allSatisfy { gradients[$0].isFinite }
             for (j, i) in chosen.enumerated() {
                 pairs[own + 2 * j] = Int32(i)
                 pairs[own + 2 * j + 1] = Int32(bitPattern: gradients[i].bitPattern)
             }
-            if settings.errorFeedback && finite {
+            if settings.errorFeedback {
                 for i in 0..<n { residual[i] = gradients[i] }
                 for i in chosen { residual[i] = 0 }
             }
@@ -67,6 +68,7 @@ final class TopKHook: CommunicationHook {
             ringAllgather(UnsafeMutableBufferPointer(rebasing: all[0..<(2 * k * p)]), over: context.communicator)
         }
         context.sent(payloadBytes: 2 * k * MemoryLayout<Int32>.stride)
+        var finite = true
         context.decompressing(bucket) {
             for i in 0..<n { gradients[i] = 0 }
             for r in 0..<p {
@@ -77,8 +79,10 @@ final class TopKHook: CommunicationHook {
             }
             let scale = 1 / Float(p)
             for i in 0..<n { gradients[i] *= scale }
+            // Every rank gathered the same pairs: the same verdict everywhere.
+            finite = (0..<(k * p)).allSatisfy { Float(bitPattern: UInt32(bitPattern: pairs[2 * $0 + 1])).isFinite }
         }
-        if settings.errorFeedback { residuals[bucket.index] = residual }
+        if settings.errorFeedback { residuals[bucket.index] = finite ? residual : previous }
     }
 
     private func residual(for bucket: GradientBucket) -> [Float] {

@@ -174,6 +174,44 @@ run "metrics: every field, 936 steps, test accuracy >= 85%" 30 $MPIRUN -n 1 "$BI
   "$WORK/metrics.json" model=lenet epochs global_batch samples_per_sec final_loss allreduce comm_seconds wall_seconds \
   ranks=4 steps=936 'test_accuracy>=0.85'
 
+echo "== gradient compression: bitwise where it must be, resumable, as accurate as uncompressed"
+run "ddp-train 2 ranks x batch 32" 300 $MPIRUN -n 2 "$BIN/ddp-train" "${common[@]}" --batch-size 32 --save-model "$WORK/two.safetensors"
+run "ddp-train --compress none" 300 $MPIRUN -n 2 "$BIN/ddp-train" "${common[@]}" --batch-size 32 --compress none \
+  --save-model "$WORK/two-none.safetensors"
+run "--compress none is bitwise the uncompressed run" 60 \
+  $MPIRUN -n 1 "$BIN/chorus-mpi-tests" compare-models "$WORK/two.safetensors" "$WORK/two-none.safetensors" 0
+run "ddp-train --compress powersgd:2 --powersgd-start-step 20 (20 steps)" 300 $MPIRUN -n 2 "$BIN/ddp-train" "${common[@]}" \
+  --batch-size 32 --compress powersgd:2 --powersgd-start-step 20 --save-model "$WORK/two-before.safetensors"
+run "before its start step PowerSGD is bitwise the uncompressed run" 60 \
+  $MPIRUN -n 1 "$BIN/chorus-mpi-tests" compare-models "$WORK/two.safetensors" "$WORK/two-before.safetensors" 0
+# A node per rank, so the gradients travel as messages and their bytes are counted.
+for c in fp16:1.99 bf16:1.99 powersgd:2:10 topk:0.01:40; do
+  method=${c%:*} ratio=${c##*:}
+  run "mlp 3 ranks --compress $method, a node per rank" 300 $MPIRUN -n 3 "$BIN/ddp-train" --model mlp --hidden 256,64 --steps 12 \
+    --batch-size 8 --seed 3 --threads 1 --ranks-per-node 1 --compress "$method" --metrics-json "$WORK/compress-$method.json"
+  run "--compress $method: payload at least ${ratio}x smaller, bytes on the wire counted" 30 $MPIRUN -n 1 "$BIN/chorus-mpi-tests" \
+    check-metrics "$WORK/compress-$method.json" "compression_ratio>=$ratio" 'bytes_sent_per_step>=1' compress_seconds decompress_seconds
+done
+pk=(--model lenet --steps 40 --batch-size 16 --threads 1 --log-every 10 --seed 4 --compress powersgd:2 --powersgd-start-step 5)
+run "PowerSGD 2 ranks, 40 steps uninterrupted" 120 $MPIRUN -n 2 "$BIN/ddp-train" "${pk[@]}" --save-model "$WORK/psgd-full.safetensors"
+expect_failure "PowerSGD: rank 1 dies at step 25 (checkpoints every 10)" "injected fault at step 25" \
+  env CHORUS_FAULT=rank=1,step=25,action=exit $MPIRUN -x CHORUS_FAULT -n 2 "$BIN/ddp-train" "${pk[@]}" \
+  --checkpoint-dir "$WORK/psgd" --checkpoint-every 10
+run "PowerSGD resumes from step 20 to 40" 120 $MPIRUN -n 2 "$BIN/ddp-train" "${pk[@]}" --checkpoint-dir "$WORK/psgd" \
+  --checkpoint-every 10 --resume --save-model "$WORK/psgd-resumed.safetensors"
+run "PowerSGD killed-and-resumed parameters are bitwise equal to the uninterrupted run (residuals and Q restored)" 60 \
+  $MPIRUN -n 1 "$BIN/chorus-mpi-tests" compare-models "$WORK/psgd-full.safetensors" "$WORK/psgd-resumed.safetensors" 0
+expect_failure "resuming PowerSGD checkpoints with another compression is refused" "its communication_hook is powersgd" \
+  $MPIRUN -n 2 "$BIN/ddp-train" --model lenet --steps 45 --batch-size 16 --seed 4 --compress fp16 --checkpoint-dir "$WORK/psgd" --resume
+baseline=$(grep -o '"test_accuracy" *: *[0-9.]*' "$WORK/metrics.json" | grep -o '[0-9.]*$')
+floor=$(awk -v a="$baseline" 'BEGIN { printf "%.4f", a - 0.01 }')
+for method in powersgd:2 fp16; do
+  run "ddp-train lenet 4 ranks 2 epochs --compress $method" 900 $MPIRUN -n 4 "$BIN/ddp-train" --model lenet --epochs 2 \
+    --log-every 200 --compress "$method" --metrics-json "$WORK/accuracy-$method.json"
+  run "--compress $method: test accuracy within 1 point of uncompressed ($baseline)" 30 $MPIRUN -n 1 "$BIN/chorus-mpi-tests" \
+    check-metrics "$WORK/accuracy-$method.json" steps=936 "test_accuracy>=$floor"
+done
+
 echo "== reliability: kill and resume, agreement, faults, checkpoints, non-finite gradients"
 ck=(--model lenet --steps 40 --batch-size 16 --threads 1 --log-every 10 --seed 4)
 run "ddp-train 2 ranks, 40 steps uninterrupted" 120 $MPIRUN -n 2 "$BIN/ddp-train" "${ck[@]}" --save-model "$WORK/ck-full.safetensors"
@@ -260,6 +298,11 @@ expect_failure "IDX file with a wrong type byte" "unsupported IDX element type|m
 expect_failure "--batch-size 0" "batch-size must be at least 1" $MPIRUN -n 4 "$BIN/ddp-train" --batch-size 0
 expect_failure "unknown model" "model" $MPIRUN -n 4 "$BIN/ddp-train" --model resnet
 expect_failure "--lr -1" "lr must be a positive" $MPIRUN -n 2 "$BIN/ddp-train" --lr -1
+expect_failure "--compress zip" "compress must be none, fp16, bf16, powersgd:R or topk:F" $MPIRUN -n 2 "$BIN/ddp-train" --compress zip
+expect_failure "--compress powersgd:0" "powersgd needs a rank from 1 to 64" $MPIRUN -n 2 "$BIN/ddp-train" --compress powersgd:0
+expect_failure "--compress topk:1.5" "topk needs a fraction in" $MPIRUN -n 2 "$BIN/ddp-train" --compress topk:1.5
+expect_failure "--compress fp16 --allreduce mpi" "MPI_Allreduce cannot add 16-bit floats" $MPIRUN -n 2 "$BIN/ddp-train" --compress fp16 --allreduce mpi
+expect_failure "--compress fp16:2" "fp16 takes no argument" $MPIRUN -n 2 "$BIN/ddp-train" --compress fp16:2
 expect_failure "malformed --hidden" "hidden must be positive integers" $MPIRUN -n 2 "$BIN/ddp-train" --model mlp --hidden 512,x
 expect_failure "--accumulate 0" "accumulate must be at least 1" $MPIRUN -n 2 "$BIN/ddp-train" --accumulate 0
 expect_failure "--bucket-mb 0" "bucket-mb must be a positive number" $MPIRUN -n 2 "$BIN/ddp-train" --bucket-mb 0
