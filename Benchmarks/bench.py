@@ -13,6 +13,9 @@ Suites (all by default; --suites picks some):
                strong and weak scaling, overlap on and off, a bucket-size sweep
     pipeline   pipe-train: stages 1-4 x micro-batches 1-16 x gpipe/1f1b, measured and
                theoretical bubble
+    compression ddp-train --compress none/fp16/bf16/powersgd/topk, lenet and the mlp, 2 ranks
+               on one node and (as root) one per node of a simulated 2-node cluster at 1 and
+               4 Gbit/s; every compressor measured in rounds next to uncompressed
 
 p2p, allreduce and ddp also run on a simulated cluster (network namespaces, shaped
 links; Benchmarks/cluster) when run as root outside SLURM: on 2 nodes, and in the
@@ -45,17 +48,21 @@ PROFILES = {
     "smoke": dict(allreduce_ranks=[2], max_bytes="1M", step_factor=16, iterations=20, cluster_max_bytes="1M",
                   ddp_models=["lenet"], ddp_ranks=[1, 2], ddp_steps=8, bucket_mb=[1],
                   pipe_stages=[1, 2], pipe_micro=[1, 4], pipe_steps=4, p2p_max_bytes="4M", repeats=1,
-                  spread_nodes=False),
+                  spread_nodes=False, compress_models=["lenet"], compressors=["none", "powersgd:2"],
+                  compress_steps=dict(lenet=8, mlp=4), compress_links=[], compress_rounds=1),
     # Under 5 minutes on 2 cores: every sweep, coarser.
     "quick": dict(allreduce_ranks=[2, 4], max_bytes="64M", step_factor=4, iterations=None, cluster_max_bytes="2M",
                   ddp_models=["lenet", "mlp"], ddp_ranks=[1, 2, 4], ddp_steps=20, bucket_mb=[1, 4, 25],
                   pipe_stages=[1, 2, 3, 4], pipe_micro=[1, 2, 4, 8, 16], pipe_steps=12, p2p_max_bytes="64M", repeats=1,
-                  spread_nodes=False),
+                  spread_nodes=False, compress_models=["mlp"], compressors=["none", "fp16", "powersgd:4"],
+                  compress_steps=dict(lenet=40, mlp=6), compress_links=["1gbit"], compress_rounds=1),
     # The full sweep behind docs/benchmarks.md.
     "full": dict(allreduce_ranks=[2, 4], max_bytes="64M", step_factor=2, iterations=None, cluster_max_bytes="16M",
                  ddp_models=["lenet", "mlp"], ddp_ranks=[1, 2, 4], ddp_steps=80, bucket_mb=[0.5, 1, 2, 4, 8, 25, 100],
                  pipe_stages=[1, 2, 3, 4], pipe_micro=[1, 2, 4, 8, 16], pipe_steps=30, p2p_max_bytes="64M", repeats=3,
-                 spread_nodes=True),
+                 spread_nodes=True, compress_models=["lenet", "mlp"],
+                 compressors=["none", "fp16", "bf16", "powersgd:2", "powersgd:4", "topk:0.01"],
+                 compress_steps=dict(lenet=300, mlp=16), compress_links=["1gbit", "4gbit"], compress_rounds=2),
 }
 
 # The models: LeNet-5 (62k parameters, compute-bound) and an MLP with 10M parameters
@@ -241,6 +248,40 @@ class Bench:
                     bubble_measured=m["bubble_fraction_measured"], bubble_theory=m["bubble_fraction_theory"],
                     peak_stored_microbatches=max(m["peak_stored_activations"]))
 
+    def compression(self, model, compressor, placement, bandwidth, round_):
+        """One ddp-train run with `compressor`: 2 ranks, on one node or one per node of
+        the simulated cluster, one BLAS thread each (2 busy processes on 2 cores)."""
+        spec = DDP_MODELS[model]
+        metrics = os.path.join(self.work, "compress.json")
+        command = self.launch(2, placement, 1) + [f"{BIN}/ddp-train"] + spec["args"] + [
+            "--steps", str(self.profile["compress_steps"][model]), "--batch-size", str(spec["weak_batch_per_rank"]),
+            "--compress", compressor, "--threads", "1", "--log-every", "1000000", "--metrics-json", metrics] + self.dataset_args()
+        link = self.link(placement) if placement == "one-node" else f"veth {bandwidth}"
+        self.run(f"ddp-train {model} --compress {compressor}, 2 ranks, {link}, round {round_ + 1}", command, timeout=900)
+        with open(metrics) as f:
+            m = json.load(f)
+        return dict(model=model, compress=compressor, placement=placement, link=link, round=round_ + 1, ranks=m["ranks"],
+                    nodes=m["nodes"], parameters=m["parameters"], batch_per_rank=m["batch_per_rank"], steps=m["steps"],
+                    samples_per_sec=m["samples_per_sec"], step_seconds=m["step_seconds"],
+                    bytes_sent_per_step=m["bytes_sent_per_step"], payload_bytes_per_step=m["payload_bytes_per_step"],
+                    compression_ratio=m["compression_ratio"], compress_seconds=m["compress_seconds"],
+                    decompress_seconds=m["decompress_seconds"], comm_seconds=m["comm_seconds"],
+                    exposed_comm_seconds=m["exposed_comm_seconds"], test_accuracy=m.get("test_accuracy", ""))
+
+    def compression_sweep(self, cluster_ok):
+        """Rounds of every compressor, in order, so each is measured next to the
+        uncompressed run of its round: one node, then each simulated link rate."""
+        p = self.profile
+        places = [("one-node", None)] + ([("simulated-cluster", bw) for bw in p["compress_links"]] if cluster_ok else [])
+        rows = []
+        for placement, bandwidth in places:
+            with cluster(self, placement, nodes=2, ranks_per_node=1, bandwidth=bandwidth):
+                for model in p["compress_models"]:
+                    for round_ in range(p["compress_rounds"]):
+                        for compressor in p["compressors"]:
+                            rows.append(self.compression(model, compressor, placement, bandwidth, round_))
+        return rows
+
     def dataset_args(self):
         # The real data when installed (make deps installs it); otherwise the synthetic
         # set of the same shapes, which costs the same per step.
@@ -258,9 +299,9 @@ class Bench:
     def main(self):
         os.makedirs(self.out, exist_ok=True)
         suites = self.args.suites.split(",")
-        unknown = set(suites) - {"p2p", "allreduce", "ddp", "pipeline"}
+        unknown = set(suites) - {"p2p", "allreduce", "ddp", "pipeline", "compression"}
         if unknown:
-            raise Failure(f"--suites: unknown suite(s) {', '.join(sorted(unknown))} (choose from p2p, allreduce, ddp, pipeline)")
+            raise Failure(f"--suites: unknown suite(s) {', '.join(sorted(unknown))} (choose from p2p, allreduce, ddp, pipeline, compression)")
         needed = ["p2p-bench", "allreduce-bench", "ddp-train", "pipe-train"]
         missing = [b for b in needed if not os.access(os.path.join(BIN, b), os.X_OK)]
         if missing:
@@ -314,19 +355,27 @@ class Bench:
                         rows.append(self.pipeline(stages, microbatches, schedule))
             self.write("pipeline", ["model", "ranks", "nodes", "stages", "microbatches", "schedule", "batch_size", "steps",
                                     "samples_per_sec", "bubble_measured", "bubble_theory", "peak_stored_microbatches"], rows)
+        if "compression" in suites:
+            rows = self.compression_sweep("simulated-cluster" in places)
+            self.write("compression", ["model", "compress", "placement", "link", "round", "ranks", "nodes", "parameters",
+                                       "batch_per_rank", "steps", "samples_per_sec", "step_seconds", "bytes_sent_per_step",
+                                       "payload_bytes_per_step", "compression_ratio", "compress_seconds", "decompress_seconds",
+                                       "comm_seconds", "exposed_comm_seconds", "test_accuracy"], rows)
         print(f"bench: {self.runs} runs in {time.time() - started:.0f} s; CSVs in {os.path.relpath(self.out, ROOT)}")
 
 
 class cluster:
     """Brings the simulated cluster up for its placement and always down again."""
 
-    def __init__(self, bench, placement):
+    def __init__(self, bench, placement, nodes=4, ranks_per_node=2, bandwidth=None):
         self.bench, self.placement = bench, placement
+        self.nodes, self.ranks_per_node = nodes, ranks_per_node
+        self.bandwidth = bandwidth or bench.args.cluster_bandwidth
 
     def __enter__(self):
         if self.placement == "simulated-cluster":
-            # 4 nodes of 2 slots: runs place their ranks with --npernode (most use 2 nodes).
-            env = dict(self.bench.env, NODES="4", RANKS_PER_NODE="2", BANDWIDTH=self.bench.args.cluster_bandwidth)
+            # By default 4 nodes of 2 slots: runs place their ranks with --npernode (most use 2 nodes).
+            env = dict(self.bench.env, NODES=str(self.nodes), RANKS_PER_NODE=str(self.ranks_per_node), BANDWIDTH=self.bandwidth)
             subprocess.run([os.path.join(CLUSTER, "cluster-up.sh")], env=env, check=True)
         return self
 
@@ -369,7 +418,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick", help="sweep size (default: quick)")
     parser.add_argument("--out", default=os.path.join(ROOT, "Benchmarks", "results"), help="results folder")
-    parser.add_argument("--suites", default="p2p,allreduce,ddp,pipeline", help="comma-separated suites to run")
+    parser.add_argument("--suites", default="p2p,allreduce,ddp,pipeline,compression", help="comma-separated suites to run")
     parser.add_argument("--launcher", choices=["mpirun", "srun"], default="mpirun",
                         help="how to start ranks: mpirun, or srun --mpi=pmix inside a SLURM allocation")
     parser.add_argument("--cluster", choices=["auto", "on", "off"], default="auto",

@@ -12,8 +12,9 @@ public struct CompressionOptions: ParsableArguments {
             help: "PowerSGD compresses a tensor only if that shrinks it at least this many times; others are averaged as they are.")
     public var powersgdMinRatio: Double = 2
 
-    @Option(parsing: .unconditional, help: "Steps averaged uncompressed before PowerSGD starts (a warm-up).")
-    public var powersgdStartStep: Int = 0
+    @Option(parsing: .unconditional,
+            help: "Steps averaged uncompressed before PowerSGD starts (default: the first 10% of the run's steps).")
+    public var powersgdStartStep: Int?
 
     @Flag(help: "PowerSGD: draw a new Q every step instead of starting from the last one.")
     public var noWarmStart = false
@@ -44,12 +45,12 @@ public struct CompressionOptions: ParsableArguments {
             guard powersgdMinRatio.isFinite, powersgdMinRatio >= 1 else {
                 throw ValidationError("--powersgd-min-ratio must be a number of at least 1 (got \(powersgdMinRatio))")
             }
-            guard powersgdStartStep >= 0 else {
+            if let powersgdStartStep, powersgdStartStep < 0 {
                 throw ValidationError("--powersgd-start-step must be at least 0 (got \(powersgdStartStep))")
             }
             var settings = PowerSGDSettings(rank: rank)
             settings.minCompressionRatio = powersgdMinRatio
-            settings.startStep = powersgdStartStep
+            if let powersgdStartStep { settings.start = .afterStep(powersgdStartStep) }
             settings.warmStart = !noWarmStart
             settings.errorFeedback = !noErrorFeedback
             settings.seed = seed

@@ -27,11 +27,16 @@ public protocol CommunicationHook: AnyObject {
     /// Everything later steps depend on, by name (empty for a stateless hook).
     var state: [String: [Float]] { get }
     func restore(_ state: [String: [Float]]) throws
+
+    /// Called once before the first step by a loop that knows how long the run is
+    /// (the data-parallel strategy does), for hooks that schedule by it.
+    func prepare(totalSteps: Int)
 }
 
 extension CommunicationHook {
     public var state: [String: [Float]] { [:] }
     public func restore(_ state: [String: [Float]]) throws {}
+    public func prepare(totalSteps: Int) {}
 }
 
 /// One bucket handed to a hook.

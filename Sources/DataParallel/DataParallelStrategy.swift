@@ -123,6 +123,7 @@ public final class DataParallelStrategy: TrainingStrategy {
                                         configuration: options.engine, hook: hook, trace: services.trace,
                                         watchdog: services.watchdog)
         engine.broadcastParameters(from: 0)
+        hook.prepare(totalSteps: services.totalSteps)
         optimizer = services.makeOptimizer()
         let bytes = engine.bucketBytes
         ConsoleLog.info("gradients: \(Formatting.count(bytes.count, "bucket")) (\(bytes.map(Formatting.bytes).joined(separator: ", "))), "
@@ -130,6 +131,7 @@ public final class DataParallelStrategy: TrainingStrategy {
                         + "\(options.engine.algorithm.rawValue) all-reduce (\(engine.resolvedAlgorithm.rawValue) for the largest, "
                         + "\(engine.allreducer.layout.description)), \(Formatting.count(BLAS.threads, "BLAS thread"))/rank",
                         rank: communicator.rank)
+        if !(hook is AveragingHook) { ConsoleLog.info("communication hook: \(hook.configuration)", rank: communicator.rank) }
     }
 
     public func beginEpoch(_ epoch: Int) {

@@ -44,15 +44,31 @@ final class PowerSGDHook: CommunicationHook {
         self.settings = settings
     }
 
+    private var fixedStart: Int? {
+        if case .afterStep(let step) = settings.start { return step }
+        return nil
+    }
+
     var configuration: String {
-        "powersgd(rank \(settings.rank), min ratio \(settings.minCompressionRatio), start after step \(settings.startStep), "
+        "powersgd(rank \(settings.rank), min ratio \(settings.minCompressionRatio), start \(settings.start), "
             + "error feedback \(settings.errorFeedback ? "on" : "off"), warm start \(settings.warmStart ? "on" : "off"), "
             + "seed \(settings.seed))"
     }
 
+    /// The last step averaged uncompressed, once the run's length is known.
+    private var lastAveragedStep: Int?
+
+    func prepare(totalSteps: Int) {
+        lastAveragedStep = settings.start.lastAveragedStep(totalSteps: totalSteps)
+    }
+
     func communicate(_ bucket: GradientBucket, _ context: HookContext) {
         if bucket.index == 0 { steps += 1 }
-        guard steps > settings.startStep else {
+        guard let lastAveraged = lastAveragedStep ?? fixedStart else {
+            fatalError("PowerSGD starting \(settings.start) needs the run's length: call prepare(totalSteps:) before the "
+                       + "first step, or start after a fixed step")
+        }
+        guard steps > lastAveraged else {
             context.allreducer.allreduce(bucket.gradients, .average, algorithm: context.algorithm)
             context.sent(payloadBytes: bucket.gradients.count * MemoryLayout<Float>.stride)
             return

@@ -102,7 +102,7 @@ extension TrainingLoop {
         try strategy.start(TrainingServices(communicator: communicator, trace: trace, watchdog: watchdog,
                                             screen: GradientScreen(policy: options.nonFiniteGradients, reportingRank: rank),
                                             makeOptimizer: { optimizer.make(learningRate: firstRate) },
-                                            optimizerName: optimizer.kind.rawValue))
+                                            optimizerName: optimizer.kind.rawValue, totalSteps: totalSteps))
         let scope: CheckpointScope?
         do {
             scope = try prepareCheckpoints(data)

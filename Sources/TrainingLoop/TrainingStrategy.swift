@@ -69,4 +69,6 @@ public struct TrainingServices {
     /// A fresh optimizer with the run's settings, and their name for checkpoints.
     public let makeOptimizer: () -> Optimizer
     public let optimizerName: String
+    /// The optimizer step the run ends at (counted from the first step, resumed or not).
+    public let totalSteps: Int
 }

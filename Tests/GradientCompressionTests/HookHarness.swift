@@ -74,7 +74,7 @@ func hookFactory(_ compression: Compression) -> @Sendable (Int) -> Communication
 
 func powerSGD(rank: Int, startStep: Int = 0, errorFeedback: Bool = true, warmStart: Bool = true) -> Compression {
     var settings = PowerSGDSettings(rank: rank)
-    settings.startStep = startStep
+    settings.start = .afterStep(startStep)
     settings.errorFeedback = errorFeedback
     settings.warmStart = warmStart
     settings.seed = 7
