@@ -6,7 +6,7 @@
 //
 //   Communication ─┬─► ChorusMPI ◄─ CMPI            (the protocol; MPI behind it)
 //                  ├─► ChorusTesting                (in-process fake ranks)
-//                  └─► Collectives ◄─ CAtomics      (all-reduce algorithms)
+//                  └─► Collectives ◄─ CAtomics, CHalfPrecision (all-reduce algorithms)
 //   COpenBLAS ─► NeuralNet ─► Datasets ◄─ CZlib
 //   NeuralNet ─► Persistence ─► Coordination ◄─ Communication
 //   Collectives, Datasets, Coordination ─► TrainingLoop ─┬─► DataParallel ─► GradientCompression ─┐
@@ -42,13 +42,15 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
         // Acquire/release flags for memory shared between processes.
         .target(name: "CAtomics"),
+        // float32 <-> float16/bfloat16 conversions and their reduction kernels (F16C when present).
+        .target(name: "CHalfPrecision"),
 
         // What the layers above are written against: a group of ranks.
         .target(name: "Communication"),
         .target(name: "ChorusMPI", dependencies: ["CMPI", "Communication"]),
         // Threads standing in for ranks, for tests (of Chorus and of packages using it).
         .target(name: "ChorusTesting", dependencies: ["Communication"]),
-        .target(name: "Collectives", dependencies: ["Communication", "CAtomics"]),
+        .target(name: "Collectives", dependencies: ["Communication", "CAtomics", "CHalfPrecision"]),
 
         .target(name: "NeuralNet", dependencies: ["COpenBLAS"]),
         .target(name: "Datasets", dependencies: ["NeuralNet", "CZlib"]),

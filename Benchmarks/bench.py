@@ -256,6 +256,8 @@ class Bench:
         command = self.launch(2, placement, 1) + [f"{BIN}/ddp-train"] + spec["args"] + [
             "--steps", str(self.profile["compress_steps"][model]), "--batch-size", str(spec["weak_batch_per_rank"]),
             "--compress", compressor, "--threads", "1", "--log-every", "1000000", "--metrics-json", metrics] + self.dataset_args()
+        if compressor.startswith("powersgd"):
+            command += ["--powersgd-start-step", "0"]  # the steady state: every step compressed
         link = self.link(placement) if placement == "one-node" else f"veth {bandwidth}"
         self.run(f"ddp-train {model} --compress {compressor}, 2 ranks, {link}, round {round_ + 1}", command, timeout=900)
         with open(metrics) as f:

@@ -1,3 +1,4 @@
+import CHalfPrecision
 import Communication
 
 /// How the values of the ranks are combined.
@@ -14,9 +15,9 @@ public enum Reduction: String, Sendable, CaseIterable {
 /// The collectives move elements and combine them only through these three
 /// kernels, so a narrow type travels narrow through every algorithm (ring,
 /// recursive doubling, shared memory, hierarchical): half the bytes of float32.
-/// Each kernel computes `(a + b) · scale` in at least float32 and rounds once to
-/// the element type: a 16-bit reduction loses precision once per addition, never
-/// twice.
+/// Each kernel computes `(a + b) · scale` in at least float32 and rounds the
+/// result to the element type: a 16-bit reduction rounds once per addition, as
+/// hardware that widens does.
 public protocol CollectiveScalar: MessageScalar {
     /// 1/n, the factor `average` scales by.
     static func reciprocal(of n: Int) -> Self
@@ -46,27 +47,36 @@ extension CollectiveScalar where Self: BinaryFloatingPoint & SIMDScalar {
 extension Float: CollectiveScalar {}
 extension Double: CollectiveScalar {}
 
-/// float16 widens to float32 for each operation (the hardware has no float16
-/// arithmetic on most CPUs; Swift would round after the addition and again after
-/// the scaling).
+/// The 16-bit formats run their kernels in C (`CHalfPrecision`): float16 through
+/// the CPU's F16C conversions where it has them, bfloat16 through integer
+/// arithmetic the compiler vectorises; Swift's own `Float16` conversions are calls
+/// into the runtime on x86-64, about 20 times slower.
 extension Float16: CollectiveScalar {
     public static func reciprocal(of n: Int) -> Float16 { Float16(1 / Float(n)) }
     public static var one: Float16 { 1 }
     public static func add(_ addend: UnsafeBufferPointer<Float16>, into accumulator: UnsafeMutableBufferPointer<Float16>,
                            scale: Float16) {
         precondition(addend.count == accumulator.count)
-        let factor = Float(scale)
-        for i in 0..<accumulator.count { accumulator[i] = Float16((Float(accumulator[i]) + Float(addend[i])) * factor) }
+        guard let a = accumulator.baseAddress, let b = addend.baseAddress else { return }
+        a.withMemoryRebound(to: UInt16.self, capacity: accumulator.count) { a in
+            b.withMemoryRebound(to: UInt16.self, capacity: accumulator.count) { b in
+                chorus_f16_sum(a, b, a, accumulator.count, Float(scale))
+            }
+        }
     }
     public static func sum(_ a: UnsafeBufferPointer<Float16>, _ b: UnsafeBufferPointer<Float16>,
                            into output: UnsafeMutableBufferPointer<Float16>, scale: Float16) {
         precondition(a.count == output.count && b.count == output.count)
-        let factor = Float(scale)
-        for i in 0..<output.count { output[i] = Float16((Float(a[i]) + Float(b[i])) * factor) }
+        guard let x = a.baseAddress, let y = b.baseAddress, let z = output.baseAddress else { return }
+        x.withMemoryRebound(to: UInt16.self, capacity: output.count) { x in
+            y.withMemoryRebound(to: UInt16.self, capacity: output.count) { y in
+                z.withMemoryRebound(to: UInt16.self, capacity: output.count) { z in chorus_f16_sum(x, y, z, output.count, Float(scale)) }
+            }
+        }
     }
     public static func scale(_ buffer: UnsafeMutableBufferPointer<Float16>, by factor: Float16) {
-        let f = Float(factor)
-        for i in 0..<buffer.count { buffer[i] = Float16(Float(buffer[i]) * f) }
+        guard let x = buffer.baseAddress else { return }
+        x.withMemoryRebound(to: UInt16.self, capacity: buffer.count) { chorus_f16_scale($0, buffer.count, Float(factor)) }
     }
 }
 
@@ -76,18 +86,60 @@ extension BFloat16: CollectiveScalar {
     public static func add(_ addend: UnsafeBufferPointer<BFloat16>, into accumulator: UnsafeMutableBufferPointer<BFloat16>,
                            scale: BFloat16) {
         precondition(addend.count == accumulator.count)
-        let factor = scale.float
-        for i in 0..<accumulator.count { accumulator[i] = BFloat16((accumulator[i].float + addend[i].float) * factor) }
+        guard let a = accumulator.baseAddress, let b = addend.baseAddress else { return }
+        a.withMemoryRebound(to: UInt16.self, capacity: accumulator.count) { a in
+            b.withMemoryRebound(to: UInt16.self, capacity: accumulator.count) { b in
+                chorus_bf16_sum(a, b, a, accumulator.count, scale.float)
+            }
+        }
     }
     public static func sum(_ a: UnsafeBufferPointer<BFloat16>, _ b: UnsafeBufferPointer<BFloat16>,
                            into output: UnsafeMutableBufferPointer<BFloat16>, scale: BFloat16) {
         precondition(a.count == output.count && b.count == output.count)
-        let factor = scale.float
-        for i in 0..<output.count { output[i] = BFloat16((a[i].float + b[i].float) * factor) }
+        guard let x = a.baseAddress, let y = b.baseAddress, let z = output.baseAddress else { return }
+        x.withMemoryRebound(to: UInt16.self, capacity: output.count) { x in
+            y.withMemoryRebound(to: UInt16.self, capacity: output.count) { y in
+                z.withMemoryRebound(to: UInt16.self, capacity: output.count) { z in chorus_bf16_sum(x, y, z, output.count, scale.float) }
+            }
+        }
     }
     public static func scale(_ buffer: UnsafeMutableBufferPointer<BFloat16>, by factor: BFloat16) {
-        let f = factor.float
-        for i in 0..<buffer.count { buffer[i] = BFloat16(buffer[i].float * f) }
+        guard let x = buffer.baseAddress else { return }
+        x.withMemoryRebound(to: UInt16.self, capacity: buffer.count) { chorus_bf16_scale($0, buffer.count, factor.float) }
+    }
+}
+
+/// A 16-bit float that gradients are narrowed to for the wire, and widened from.
+public protocol NarrowFloat: CollectiveScalar {
+    /// `output[i] = narrow(values[i] · scale)`, rounded to nearest even.
+    static func narrow(_ values: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Self>, scale: Float)
+    /// `output[i] = Float(values[i])`, exact.
+    static func widen(_ values: UnsafeBufferPointer<Self>, into output: UnsafeMutableBufferPointer<Float>)
+}
+
+extension Float16: NarrowFloat {
+    public static func narrow(_ values: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float16>, scale: Float) {
+        precondition(values.count == output.count)
+        guard let x = values.baseAddress, let y = output.baseAddress else { return }
+        y.withMemoryRebound(to: UInt16.self, capacity: output.count) { chorus_f32_to_f16(x, $0, values.count, scale) }
+    }
+    public static func widen(_ values: UnsafeBufferPointer<Float16>, into output: UnsafeMutableBufferPointer<Float>) {
+        precondition(values.count == output.count)
+        guard let x = values.baseAddress, let y = output.baseAddress else { return }
+        x.withMemoryRebound(to: UInt16.self, capacity: values.count) { chorus_f16_to_f32($0, y, values.count) }
+    }
+}
+
+extension BFloat16: NarrowFloat {
+    public static func narrow(_ values: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<BFloat16>, scale: Float) {
+        precondition(values.count == output.count)
+        guard let x = values.baseAddress, let y = output.baseAddress else { return }
+        y.withMemoryRebound(to: UInt16.self, capacity: output.count) { chorus_f32_to_bf16(x, $0, values.count, scale) }
+    }
+    public static func widen(_ values: UnsafeBufferPointer<BFloat16>, into output: UnsafeMutableBufferPointer<Float>) {
+        precondition(values.count == output.count)
+        guard let x = values.baseAddress, let y = output.baseAddress else { return }
+        x.withMemoryRebound(to: UInt16.self, capacity: values.count) { chorus_bf16_to_f32($0, y, values.count) }
     }
 }
 

@@ -27,34 +27,14 @@ final class NarrowPrecisionHook<Narrow: NarrowFloat>: CommunicationHook {
 
     func communicate(_ bucket: GradientBucket, _ context: HookContext) {
         let n = bucket.gradients.count, gradients = bucket.gradients
-        if buffer.count < n { buffer = [Narrow](repeating: Narrow(rounding: 0), count: n) }
+        if buffer.count < n { buffer = [Narrow](repeating: .one, count: n) }
         let scale = 1 / Float(context.communicator.size)
         buffer.withUnsafeMutableBufferPointer { storage in
             let values = UnsafeMutableBufferPointer(rebasing: storage[0..<n])
-            context.compressing(bucket) {
-                for i in 0..<n { values[i] = Narrow(rounding: gradients[i] * scale) }
-            }
+            context.compressing(bucket) { Narrow.narrow(UnsafeBufferPointer(gradients), into: values, scale: scale) }
             context.allreducer.allreduce(values, .sum, algorithm: context.algorithm)
             context.sent(payloadBytes: n * MemoryLayout<Narrow>.stride)
-            context.decompressing(bucket) {
-                for i in 0..<n { gradients[i] = values[i].widened }
-            }
+            context.decompressing(bucket) { Narrow.widen(UnsafeBufferPointer(values), into: gradients) }
         }
     }
-}
-
-/// A 16-bit float the collectives reduce, with its conversions from and to float32.
-protocol NarrowFloat: CollectiveScalar {
-    init(rounding value: Float)
-    var widened: Float { get }
-}
-
-extension Float16: NarrowFloat {
-    @inline(__always) init(rounding value: Float) { self.init(value) }
-    @inline(__always) var widened: Float { Float(self) }
-}
-
-extension BFloat16: NarrowFloat {
-    @inline(__always) init(rounding value: Float) { self.init(value) }
-    @inline(__always) var widened: Float { float }
 }

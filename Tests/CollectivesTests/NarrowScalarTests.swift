@@ -72,3 +72,71 @@ final class NarrowAllreduceTests: XCTestCase {
         }
     }
 }
+
+/// The C kernels against Swift's own (IEEE, round to nearest even) conversions: every
+/// value once in the vector part of a call and once in its scalar tail, so the F16C
+/// and the software paths are both checked.
+final class HalfPrecisionKernelTests: XCTestCase {
+    func narrowed<T: NarrowFloat>(_ value: Float, _: T.Type) -> (vector: T, tail: T) {
+        let input = [Float](repeating: value, count: 9)
+        var output = [T](repeating: .one, count: 9)
+        input.withUnsafeBufferPointer { x in output.withUnsafeMutableBufferPointer { T.narrow(x, into: $0, scale: 1) } }
+        return (output[0], output[8])
+    }
+
+    /// Every float16, the midpoints between neighbours (ties), a float ulp either side
+    /// of them, the overflow threshold and the subnormal range.
+    var probes: [Float] {
+        var values: [Float] = []
+        for bits in UInt16(0)...UInt16(0x7BFF) {
+            let low = Float(Float16(bitPattern: bits)), high = Float(Float16(bitPattern: bits + 1))
+            let middle = (low + high) / 2
+            values += [low, -low, middle, -middle, middle.nextUp, middle.nextDown]
+        }
+        values += [65504, 65519, 65520, 65521, 1e6, .infinity, -.infinity, 0x1p-25, Float(0x1p-25).nextUp, 0x1p-26, 1e-30, -0.0]
+        return values
+    }
+
+    func testFloat16NarrowingMatchesSwiftBitForBitInBothPaths() {
+        for value in probes {
+            let (vector, tail) = narrowed(value, Float16.self)
+            XCTAssertEqual(vector.bitPattern, Float16(value).bitPattern, "F16C path, \(value)")
+            XCTAssertEqual(tail.bitPattern, Float16(value).bitPattern, "software path, \(value)")
+        }
+        XCTAssertTrue(narrowed(.nan, Float16.self).vector.isNaN)
+        XCTAssertTrue(narrowed(.nan, Float16.self).tail.isNaN)
+    }
+
+    func testBFloat16NarrowingMatchesTheSwiftType() {
+        for value in probes + [3.4e38, 1e-40] {
+            let (vector, tail) = narrowed(value, BFloat16.self)
+            XCTAssertEqual(vector.bitPattern, BFloat16(value).bitPattern, "\(value)")
+            XCTAssertEqual(tail.bitPattern, BFloat16(value).bitPattern, "\(value)")
+        }
+    }
+
+    func testWideningIsExactForEveryBitPattern() {
+        let halves = (UInt16.min...UInt16.max).map { Float16(bitPattern: $0) }
+        var widened = [Float](repeating: 0, count: halves.count)
+        halves.withUnsafeBufferPointer { x in widened.withUnsafeMutableBufferPointer { Float16.widen(x, into: $0) } }
+        for (half, float) in zip(halves, widened) where !half.isNaN {
+            XCTAssertEqual(float.bitPattern, Float(half).bitPattern, "\(half.bitPattern)")
+        }
+        let brains = (UInt16.min...UInt16.max).map { BFloat16(bitPattern: $0) }
+        brains.withUnsafeBufferPointer { x in widened.withUnsafeMutableBufferPointer { BFloat16.widen(x, into: $0) } }
+        for (brain, float) in zip(brains, widened) { XCTAssertEqual(float.bitPattern, brain.float.bitPattern) }
+    }
+
+    /// The sum kernel: float32 addition, then one rounding (odd length: both paths).
+    func testSumOfTwoHalvesIsTheRoundedFloatSum() {
+        var generator = SystemRandomNumberGenerator()
+        let n = 1001
+        let a = (0..<n).map { _ in Float16(Float.random(in: -100...100, using: &generator)) }
+        let b = (0..<n).map { _ in Float16(Float.random(in: -100...100, using: &generator)) }
+        var out = [Float16](repeating: 0, count: n)
+        a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in out.withUnsafeMutableBufferPointer {
+            Float16.sum(x, y, into: $0, scale: 0.25)
+        } } }
+        for i in 0..<n { XCTAssertEqual(out[i].bitPattern, Float16((Float(a[i]) + Float(b[i])) * 0.25).bitPattern, "\(i)") }
+    }
+}
