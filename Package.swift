@@ -9,7 +9,9 @@
 //                  └─► Collectives ◄─ CAtomics, CHalfPrecision (all-reduce algorithms)
 //   COpenBLAS ─► NeuralNet ─► Datasets ◄─ CZlib
 //   NeuralNet ─► Persistence ─► Coordination ◄─ Communication
-//   Collectives, Datasets, Coordination ─► TrainingLoop ─┬─► DataParallel ─► GradientCompression ─┐
+//   Collectives, Coordination ─► CommunicationHooks ─┬─► GradientCompression (fp16/bf16, PowerSGD, top-k)
+//                                                    └─► DataParallel, PipelineParallel (run the hooks)
+//   Collectives, Datasets, Coordination ─► TrainingLoop ─┬─► DataParallel ───┐
 //   PipelineSchedules (pure) ────────────────────────────┴─► PipelineParallel ┴─► ChorusCLI ─► tools
 //
 // Only ChorusMPI imports CMPI, only NeuralNet imports COpenBLAS, only Datasets
@@ -18,7 +20,7 @@
 import PackageDescription
 
 let libraries = ["Communication", "ChorusMPI", "ChorusTesting", "Collectives", "NeuralNet", "Datasets", "Persistence",
-                 "Coordination", "TrainingLoop", "DataParallel", "GradientCompression", "PipelineSchedules", "PipelineParallel", "ChorusCLI"]
+                 "Coordination", "TrainingLoop", "CommunicationHooks", "DataParallel", "GradientCompression", "PipelineSchedules", "PipelineParallel", "ChorusCLI"]
 
 let package = Package(
     name: "Chorus",
@@ -63,14 +65,16 @@ let package = Package(
         // The training loop every trainer plugs a strategy into.
         .target(name: "TrainingLoop",
                 dependencies: ["Communication", "Collectives", "NeuralNet", "Datasets", "Persistence", "Coordination"]),
-        // The data-parallel engine (buckets, reducer, communication hooks) and its strategy.
-        .target(name: "DataParallel", dependencies: ["TrainingLoop", "Collectives"]),
+        // What happens to gradients once they are final: the hook protocol, averaging, the meter.
+        .target(name: "CommunicationHooks", dependencies: ["Collectives", "Coordination", "NeuralNet", "Persistence"]),
+        // The data-parallel engine (buckets, reducer) and its strategy.
+        .target(name: "DataParallel", dependencies: ["TrainingLoop", "Collectives", "CommunicationHooks"]),
         // Gradient compression as communication hooks: fp16/bf16, PowerSGD, top-k.
-        .target(name: "GradientCompression", dependencies: ["DataParallel", "Collectives"]),
+        .target(name: "GradientCompression", dependencies: ["CommunicationHooks", "Collectives"]),
         // Pipeline schedules as data, their validator, and stage partitioning: pure.
         .target(name: "PipelineSchedules"),
         // Pipeline stages over point-to-point messages, and the pipeline strategy.
-        .target(name: "PipelineParallel", dependencies: ["TrainingLoop", "Collectives", "PipelineSchedules"]),
+        .target(name: "PipelineParallel", dependencies: ["TrainingLoop", "Collectives", "CommunicationHooks", "PipelineSchedules"]),
 
         // The command-line layer: option groups, the commands, flag-naming messages.
         .target(name: "ChorusCLI",
@@ -96,8 +100,8 @@ let package = Package(
         .testTarget(name: "PipelineSchedulesTests", dependencies: ["PipelineSchedules"]),
         .testTarget(name: "PersistenceTests", dependencies: ["Persistence"]),
         .testTarget(name: "TrainingLoopTests", dependencies: ["TrainingLoop", "ChorusTesting"]),
-        .testTarget(name: "DataParallelTests", dependencies: ["DataParallel", "ChorusTesting"]),
-        .testTarget(name: "GradientCompressionTests", dependencies: ["GradientCompression", "ChorusTesting"]),
+        .testTarget(name: "DataParallelTests", dependencies: ["DataParallel", "CommunicationHooks", "ChorusTesting"]),
+        .testTarget(name: "GradientCompressionTests", dependencies: ["GradientCompression", "CommunicationHooks", "DataParallel", "ChorusTesting"]),
         .testTarget(name: "PipelineParallelTests", dependencies: ["PipelineParallel", "DataParallel", "ChorusTesting"]),
         .testTarget(name: "ChorusMPITests", dependencies: ["ChorusMPI"]),
         .testTarget(name: "ChorusCLITests", dependencies: ["ChorusCLI", "ChorusTesting"]),

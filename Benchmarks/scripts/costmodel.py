@@ -412,6 +412,71 @@ def ddp_step(model, compute_seconds, bucket_bytes, p, r, overlap=True, algorithm
     return compute + exposed, compute, exposed
 
 
+class Compressor:
+    """What a gradient compressor does to a bucket of b float32 bytes, learned from
+    the compression sweep (Benchmarks/results/compression.csv, ddp-train's metrics):
+
+        fraction    payload bytes per gradient byte, 1 / compression_ratio
+        rounds      collectives per bucket: 1 (fp16, bf16: one narrow all-reduce),
+                    2 (PowerSGD: P with the uncompressed tensors, then Q)
+        gather      top-k: an all-gather of each rank's pairs instead of an
+                    all-reduce, so what arrives grows with p: (p-1) * fraction * b
+        seconds     compress + decompress seconds per step, measured on one node,
+                    per gradient byte (they do not depend on p)
+
+    The step adds the compute to backward's (the communication thread runs it on the
+    same cores) and all-reduces (or gathers) the payload instead of the bucket."""
+
+    def __init__(self, name, fraction, rounds, gather, seconds_per_byte):
+        self.name, self.fraction, self.rounds, self.gather = name, fraction, rounds, gather
+        self.seconds_per_byte = seconds_per_byte
+
+    @staticmethod
+    def learn(rows, model):
+        """One compressor per method from the one-node rows of `model`."""
+        learned = {}
+        for r in rows:
+            if r["model"] != model or r["placement"] != "one-node" or r["compress"] == "none":
+                continue
+            method = r["compress"]
+            gradient_bytes = 4 * int(r["parameters"])
+            seconds = (float(r["compress_seconds"]) + float(r["decompress_seconds"])) / max(1, int(r["steps"]))
+            fraction = 1 / float(r["compression_ratio"])
+            rounds = 2 if method.startswith("powersgd") else 1
+            learned.setdefault(method, []).append(Compressor(method, fraction, rounds, method.startswith("topk"),
+                                                             seconds / gradient_bytes))
+        # The fastest round of each: slow phases of the machine only add time.
+        return {m: min(cs, key=lambda c: c.seconds_per_byte) for m, cs in learned.items()}
+
+    def communication(self, model, bucket_bytes, p, r):
+        """Seconds of each bucket's collectives."""
+        times = []
+        for b in bucket_bytes:
+            payload = self.fraction * b
+            if self.gather:
+                # A ring all-gather of p payloads: half a ring all-reduce of p times the bytes.
+                t = model.predict("ring", max(4, int(p * payload)), p, r)
+                times.append(t / 2 if t is not None else None)
+            else:
+                part = model.predict("auto", max(4, int(payload / self.rounds)), p, r)
+                times.append(part * self.rounds if part is not None else None)
+        return times
+
+
+def ddp_step_compressed(model, compute_seconds, bucket_bytes, p, r, compressor, overlap=True):
+    """`ddp_step` with each bucket compressed: the compression's compute added to the
+    step's, its payload's collectives in place of the buckets' all-reduces."""
+    if compressor is None:
+        return ddp_step(model, compute_seconds, bucket_bytes, p, r, overlap)
+    compute = (compute_seconds + compressor.seconds_per_byte * sum(bucket_bytes)) * model.m.stretch(r)
+    comm_each = compressor.communication(model, bucket_bytes, p, r)
+    if any(t is None for t in comm_each):
+        return None
+    comm = sum(comm_each)
+    exposed = comm if not overlap or p == 1 else max(comm - BACKWARD_SHARE * compute, comm_each[-1] if comm_each else 0.0)
+    return compute + exposed, compute, exposed
+
+
 def read_csv(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))

@@ -66,6 +66,7 @@ class Report:
         self.allreduce = read(os.path.join(results, "allreduce.csv"))
         self.ddp = read(os.path.join(results, "ddp.csv"))
         self.pipeline = read(os.path.join(results, "pipeline.csv"))
+        self.compression = read(os.path.join(results, "compression.csv"))
         self.machine = None
         try:
             self.machine = costmodel.Machine.from_p2p(self.p2p) if self.p2p else None
@@ -80,7 +81,7 @@ class Report:
         self.written.append(path)
 
     def metadata(self):
-        for rows in [self.allreduce, self.ddp, self.pipeline, self.p2p]:
+        for rows in [self.allreduce, self.ddp, self.pipeline, self.p2p, self.compression]:
             if rows:
                 r = rows[0]
                 return f"{r['host']}, {r['cores']} cores, {r['mpi_version']}, commit {r['git_commit']}, {r['date']}"
@@ -394,6 +395,86 @@ class Report:
         ax.legend(fontsize=8)
         self.save(fig, "costmodel-ddp-scaling.png")
         self.tables.append(("Predicted DDP weak-scaling efficiency, 8 to 4,096 ranks (auto all-reduce, overlap on)", "\n".join(lines)))
+        if "mlp" in base:
+            self.compression_scaling(wide_model, float(base["mlp"]["step_seconds"]), buckets)
+
+    # -- gradient compression ---------------------------------------------------
+
+    def compression_summary(self):
+        """Per model, link and compressor: the median over rounds of each measure, and
+        the speed-up over the uncompressed runs of the same rounds."""
+        groups = collections.defaultdict(list)
+        for r in self.compression:
+            groups[(r["model"], r["link"], r["compress"])].append(r)
+        def median(rows, key):
+            values = sorted(float(r[key]) for r in rows if r[key] != "")
+            return values[len(values) // 2] if values else float("nan")
+        summary = collections.OrderedDict()
+        for (model, link, method), rows in groups.items():
+            summary[(model, link, method)] = {k: median(rows, k) for k in
+                                              ["samples_per_sec", "step_seconds", "bytes_sent_per_step", "payload_bytes_per_step",
+                                               "compression_ratio", "compress_seconds", "decompress_seconds", "test_accuracy", "steps"]}
+        return summary
+
+    def compression_report(self):
+        if not self.compression:
+            return
+        summary = self.compression_summary()
+        methods = list(collections.OrderedDict.fromkeys(r["compress"] for r in self.compression))
+        lines = ["| model | link | compress | samples/s | vs none | step ms | bytes sent/step | payload/step | ratio | (de)compress ms/step | test accuracy |",
+                 "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for (model, link, method), s in summary.items():
+            base = summary.get((model, link, "none"))
+            speedup = s["samples_per_sec"] / base["samples_per_sec"] if base else float("nan")
+            work = (s["compress_seconds"] + s["decompress_seconds"]) / max(1, s["steps"]) * 1e3
+            lines.append(f"| {model} | {link} | {method} | {s['samples_per_sec']:.0f} | {speedup:.2f}x | {s['step_seconds'] * 1e3:.1f} | "
+                         f"{size_label(int(s['bytes_sent_per_step']))} | {size_label(int(s['payload_bytes_per_step']))} | "
+                         f"{s['compression_ratio']:.1f} | {work:.1f} | {s['test_accuracy'] * 100:.2f}% |")
+        self.tables.append(("Gradient compression: 2 ranks, medians over rounds, each next to uncompressed", "\n".join(lines)))
+
+        links = list(collections.OrderedDict.fromkeys(r["link"] for r in self.compression))
+        models = list(collections.OrderedDict.fromkeys(r["model"] for r in self.compression))
+        fig, axes = plt.subplots(1, len(models), figsize=(6.4 * len(models), 4.4), squeeze=False)
+        width = 0.8 / max(1, len(methods))
+        for ax, model in zip(axes[0], models):
+            for k, method in enumerate(methods):
+                values = [summary.get((model, link, method), {}).get("samples_per_sec", 0) for link in links]
+                ax.bar([i + k * width for i in range(len(links))], values, width, label=method)
+            ax.set_xticks([i + width * (len(methods) - 1) / 2 for i in range(len(links))])
+            ax.set_xticklabels(links)
+            ax.set_ylabel("samples/s (2 ranks)")
+            ax.set_title(f"{model}")
+            ax.grid(True, axis="y", alpha=0.3)
+            ax.legend(fontsize=8)
+        fig.suptitle(f"ddp-train with gradient compression\n{self.metadata()}", fontsize=9)
+        self.save(fig, "compression.png")
+
+    def compression_scaling(self, wide_model, compute, buckets):
+        """The cost model's weak scaling of the MLP with each learned compressor."""
+        compressors = costmodel.Compressor.learn(self.compression, "mlp")
+        if not compressors or "mlp" not in buckets:
+            return
+        scale = [8 << k for k in range(10)]
+        fig, ax = plt.subplots(figsize=(7.5, 4.6))
+        lines = ["| compress | " + " | ".join(str(p) for p in scale) + " |", "|---|" + "---|" * len(scale)]
+        for name, compressor in [("none", None)] + sorted(compressors.items()):
+            eff = []
+            for p in scale:
+                predicted = costmodel.ddp_step_compressed(wide_model, compute, buckets["mlp"], p, 1, compressor)
+                eff.append(predicted[1] / predicted[0] if predicted else float("nan"))
+            ax.plot(scale, eff, marker="o", markersize=4, label=name)
+            lines.append(f"| {name} | " + " | ".join(f"{e:.2f}" for e in eff) + " |")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(scale)
+        ax.set_xticklabels([str(p) for p in scale])
+        ax.set_ylim(0, 1.05)
+        ax.set_xlabel("ranks (one per node)")
+        ax.set_ylabel("predicted efficiency (compute / step)")
+        ax.set_title("Predicted MLP weak scaling with gradient compression\n(the compressors' bytes and compute as measured)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        self.save(fig, "costmodel-compression-scaling.png")
+        self.tables.append(("Predicted MLP weak-scaling efficiency with each compressor, 1 rank per node", "\n".join(lines)))
 
     # -- output -------------------------------------------------------------------
 
@@ -425,7 +506,7 @@ def main():
     parser.add_argument("--doc", help="Markdown file whose results section is replaced by this run's tables")
     args = parser.parse_args()
     report = Report(args.results, args.out)
-    if not (report.allreduce or report.ddp or report.pipeline):
+    if not (report.allreduce or report.ddp or report.pipeline or report.compression):
         raise SystemExit(f"no benchmark CSVs in {args.results}: run make bench-quick (or Benchmarks/bench.py) first")
     report.allreduce_plots()
     report.allreduce_table()
@@ -436,6 +517,7 @@ def main():
     report.pipeline_plot()
     report.pipeline_table()
     report.costmodel_report()
+    report.compression_report()
     markdown = report.markdown()
     with open(os.path.join(args.out, "summary.md"), "w") as f:
         f.write(markdown)

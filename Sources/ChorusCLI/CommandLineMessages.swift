@@ -1,7 +1,7 @@
 import Coordination
+import DataParallel
 import Datasets
 import NeuralNet
-import DataParallel
 import PipelineParallel
 import PipelineSchedules
 import TrainingLoop

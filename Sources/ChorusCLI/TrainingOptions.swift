@@ -1,8 +1,8 @@
 import ArgumentParser
 import Collectives
 import Datasets
-import NeuralNet
 import Foundation
+import NeuralNet
 import TrainingLoop
 
 extension ModelKind: ExpressibleByArgument {}

@@ -1,5 +1,6 @@
 import Collectives
 import Communication
+import CommunicationHooks
 import Coordination
 import NeuralNet
 

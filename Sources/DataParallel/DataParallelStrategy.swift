@@ -1,5 +1,6 @@
 import Collectives
 import Communication
+import CommunicationHooks
 import Coordination
 import Datasets
 import Foundation
@@ -32,7 +33,7 @@ public enum DataParallelField {
     public static let nodes = "the node grouping"
     public static let bucketCap = "the gradient bucket cap"
     public static let overlap = "overlapping communication with backward"
-    public static let hook = "the communication hook"
+    public static let hook = HookField.hook
 }
 
 /// An epoch has fewer global batches than one optimizer step accumulates.
@@ -187,12 +188,8 @@ public final class DataParallelStrategy: TrainingStrategy {
                                  "global_batch": "\(sampler.globalBatch * options.accumulate)",
                                  "optimizer": services.optimizerName, "seed": "\(sampler.seed)",
                                  "communication_hook": hook.configuration],
-                        saveState: { [hook] in hook.state.reduce(into: [:]) { $0["hook.\($1.key)"] = $1.value } },
-                        restoreState: { [hook] state in
-                            try hook.restore(state.reduce(into: [:]) { result, entry in
-                                if entry.key.hasPrefix("hook.") { result[String(entry.key.dropFirst("hook.".count))] = entry.value }
-                            })
-                        })
+                        saveState: { [hook] in hook.checkpointState },
+                        restoreState: { [hook] in try hook.restore(checkpointState: $0) })
     }
 
     public func prepareEvaluation() throws -> EvaluationTarget {
@@ -215,13 +212,7 @@ public final class DataParallelStrategy: TrainingStrategy {
         metrics["buckets"] = engine.plan.buckets.count
         metrics["bucket_bytes"] = engine.bucketBytes
         metrics["communication_hook"] = hook.configuration
-        let steps = Double(max(engine.communicatedSteps, 1))
-        let meter = engine.meter
-        metrics["bytes_sent_per_step"] = communicator.allreduce(Double(engine.bytesSent), op: .sum) / Double(ranks) / steps
-        metrics["payload_bytes_per_step"] = Double(meter.payloadBytes) / steps
-        metrics["compression_ratio"] = meter.compressionRatio
-        metrics["compress_seconds"] = communicator.allreduce(meter.compressSeconds, op: .sum) / Double(ranks)
-        metrics["decompress_seconds"] = communicator.allreduce(meter.decompressSeconds, op: .sum) / Double(ranks)
+        engine.meter.report(into: &metrics, bytesSent: engine.bytesSent, steps: engine.communicatedSteps, over: communicator)
         metrics["comm_seconds"] = comm
         metrics["exposed_comm_seconds"] = exposed
         metrics["overlap_fraction"] = overlap

@@ -1,5 +1,6 @@
 import Collectives
 import Communication
+import CommunicationHooks
 import Coordination
 import Foundation
 import NeuralNet
@@ -146,7 +147,7 @@ final class GradientReducer: @unchecked Sendable {
         }
         // One writer at a time: the worker, or the main thread without overlap.
         communicationSeconds += MonotonicClock.seconds() - start
-        context.meter.gradientBytes += bucket.range.count * MemoryLayout<Float>.stride
+        context.meter.record(gradientBytes: bucket.range.count * MemoryLayout<Float>.stride)
         trace?.span("all-reduce bucket \(index)", category: "allreduce", track: overlap ? .communication : .compute,
                     since: start, arguments: ["bytes": "\(bucket.range.count * 4)", "step": "\(stepNumber)",
                                               "parameters": bucket.parameters.joined(separator: " ")])

@@ -1,5 +1,5 @@
 import Communication
-import DataParallel
+import CommunicationHooks
 
 /// How a data-parallel run compresses its gradients, in the library's terms; each
 /// choice is a communication hook (`hook()`), so the reducer is never forked.

@@ -1,6 +1,6 @@
 import Collectives
 import Communication
-import DataParallel
+import CommunicationHooks
 
 /// Gradients all-reduced in a 16-bit format (PyTorch's `fp16_compress_hook` and
 /// `bf16_compress_hook`, Horovod's `Compression.fp16`): half the bytes on the wire.

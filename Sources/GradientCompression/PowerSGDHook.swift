@@ -1,6 +1,6 @@
 import Collectives
 import Communication
-import DataParallel
+import CommunicationHooks
 import NeuralNet
 
 /// PowerSGD (Vogels et al. 2019; PyTorch's `powerSGD_hook`): each weight gradient,

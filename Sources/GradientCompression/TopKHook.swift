@@ -1,6 +1,6 @@
 import Collectives
 import Communication
-import DataParallel
+import CommunicationHooks
 
 /// Top-k sparsification with error feedback (Stich et al. 2018; Lin et al.'s Deep
 /// Gradient Compression, 2018): each rank sends only the k = ⌈F·n⌉ entries of its
@@ -47,29 +47,32 @@ final class TopKHook: CommunicationHook {
         guard k > 0 else { return }
         let p = context.communicator.size, rank = context.communicator.rank
         if pairs.count < 2 * k * p { pairs = [Int32](repeating: 0, count: 2 * k * p) }
-        var residual = residual(for: bucket)
-        let previous = residual
+        // Taken out of the table, so updating it in place copies nothing.
+        var residual = takeResidual(for: bucket)
+        var chosen: [Int] = []
         context.compressing(bucket) {
             if settings.errorFeedback {
                 for i in 0..<n { gradients[i] += residual[i] }
             }
-            let chosen = largestMagnitudes(UnsafeBufferPointer(gradients), count: k)
+            chosen = largestMagnitudes(UnsafeBufferPointer(gradients), count: k)
             let own = 2 * k * rank
             for (j, i) in chosen.enumerated() {
                 pairs[own + 2 * j] = Int32(i)
                 pairs[own + 2 * j + 1] = Int32(bitPattern: gradients[i].bitPattern)
-            }
-            if settings.errorFeedback {
-                for i in 0..<n { residual[i] = gradients[i] }
-                for i in chosen { residual[i] = 0 }
             }
         }
         pairs.withUnsafeMutableBufferPointer { all in
             ringAllgather(UnsafeMutableBufferPointer(rebasing: all[0..<(2 * k * p)]), over: context.communicator)
         }
         context.sent(payloadBytes: 2 * k * MemoryLayout<Int32>.stride)
-        var finite = true
         context.decompressing(bucket) {
+            // Every rank gathered the same pairs: the same verdict everywhere.
+            let finite = (0..<(k * p)).allSatisfy { Float(bitPattern: UInt32(bitPattern: pairs[2 * $0 + 1])).isFinite }
+            // Otherwise the residual stays as it was (only the gradients held the sum).
+            if settings.errorFeedback && finite {
+                for i in 0..<n { residual[i] = gradients[i] }
+                for i in chosen { residual[i] = 0 }
+            }
             for i in 0..<n { gradients[i] = 0 }
             for r in 0..<p {
                 for j in 0..<k {
@@ -79,16 +82,14 @@ final class TopKHook: CommunicationHook {
             }
             let scale = 1 / Float(p)
             for i in 0..<n { gradients[i] *= scale }
-            // Every rank gathered the same pairs: the same verdict everywhere.
-            finite = (0..<(k * p)).allSatisfy { Float(bitPattern: UInt32(bitPattern: pairs[2 * $0 + 1])).isFinite }
         }
-        if settings.errorFeedback { residuals[bucket.index] = finite ? residual : previous }
+        if settings.errorFeedback { residuals[bucket.index] = residual }
     }
 
-    private func residual(for bucket: GradientBucket) -> [Float] {
+    private func takeResidual(for bucket: GradientBucket) -> [Float] {
         let n = bucket.gradients.count
         guard settings.errorFeedback else { return [] }
-        if let residual = residuals[bucket.index] { return residual }
+        if let residual = residuals.removeValue(forKey: bucket.index) { return residual }
         if let residual = restored.removeValue(forKey: "residual.\(bucket.index)") {
             if residual.count != n {
                 fatalError("the checkpoint's top-k residual of gradient bucket \(bucket.index) does not fit this model's bucket; "

@@ -1,5 +1,6 @@
 import Collectives
 import Communication
+import CommunicationHooks
 import Coordination
 import Datasets
 import Foundation
@@ -80,13 +81,20 @@ public final class PipelineStrategy: TrainingStrategy {
     private var pipeline: (any Communicator)!
     private var stageGroup: (any Communicator)!
     private var replicaReducer: Allreducer?
+    /// The replica all-reduce's hook: averaging, or a compressor.
+    public let hook: CommunicationHook
+    private var hookContext: HookContext?
+    private var replicaBytes: CountingCommunicator.Counter?
+    private var stageSlots: [ParameterSlot] = []
+    private var communicatedSteps = 0
     private var executor: StageExecutor!
     private var optimizer: Optimizer!
     private var busySeconds = 0.0, stepSeconds = 0.0
 
-    public init(options: PipelineOptions, communicator: any Communicator) {
+    public init(options: PipelineOptions, communicator: any Communicator, hook: CommunicationHook = AveragingHook()) {
         self.options = options
         world = communicator
+        self.hook = hook
     }
 
     private var stages: Int { options.stages }
@@ -129,7 +137,8 @@ public final class PipelineStrategy: TrainingStrategy {
         let layout = [ConfigurationField(PipelineField.stages, "\(partition.ranges)"),
                       ConfigurationField(PipelineField.microbatches, "\(M)"),
                       ConfigurationField(PipelineField.schedule, options.schedule.rawValue),
-                      ConfigurationField(PipelineField.batchSize, "\(options.batchSize)")]
+                      ConfigurationField(PipelineField.batchSize, "\(options.batchSize)"),
+                      ConfigurationField(HookField.hook, hook.configuration)]
         return StrategyPlan(
             configuration: layout, stepsPerEpoch: sampler.stepsPerEpoch, model: options.model.description, parameterCount: model.parameters.count,
             globalBatch: options.batchSize * replicas, linearScalingFactor: replicas,
@@ -144,7 +153,15 @@ public final class PipelineStrategy: TrainingStrategy {
         // A pipeline's ranks, numbered by stage; and one rank per replica of this stage.
         pipeline = world.split(color: replica, key: stage)!
         stageGroup = world.split(color: stage, key: replica)!
-        replicaReducer = replicas > 1 ? Allreducer(world: stageGroup) : nil
+        stageSlots = model.parameters.slots.filter { partition.ranges[stage].contains($0.layerIndex) }
+        if replicas > 1 {
+            // Counted, so the run can report the bytes its gradients really sent.
+            let counting = CountingCommunicator(stageGroup)
+            replicaBytes = counting.counter
+            replicaReducer = Allreducer(world: counting)
+            hookContext = HookContext(communicator: counting, allreducer: replicaReducer!, algorithm: .auto, trace: services.trace)
+            hook.prepare(totalSteps: services.totalSteps)
+        }
         executor = StageExecutor(runner: runner, schedule: schedule, stage: stage, pipeline: pipeline,
                                  microbatch: options.batchSize / options.microbatches, loss: options.loss,
                                  trace: services.trace, watchdog: services.watchdog)
@@ -175,10 +192,14 @@ public final class PipelineStrategy: TrainingStrategy {
             pipeline.allreduce(ownEnd - stepStart, op: .max)
         }
         busySeconds += result.busySeconds
-        if let replicaReducer {
+        if let hookContext {
+            // The stage's gradients are one bucket: they are all final once the step is.
             watchdog.waiting(for: "the all-reduce of stage \(stage)'s gradients across replicas at step \(number)") {
-                replicaReducer.allreduce(gradients, .average)
+                hook.communicate(GradientBucket(index: 0, gradients: gradients, offset: range.lowerBound, tensors: stageSlots,
+                                                step: number), hookContext)
             }
+            hookContext.meter.record(gradientBytes: gradients.count * MemoryLayout<Float>.stride)
+            communicatedSteps += 1
         }
         // Stages hold different gradients: they agree on the verdict, or one stage
         // would stop while the others wait for it.
@@ -197,15 +218,17 @@ public final class PipelineStrategy: TrainingStrategy {
     public func checkpointScope(directory: String) -> CheckpointScope? {
         // Each stage's tensors and optimizer state in a directory of its own, written
         // by replica 0.
-        let stageSlots = model.parameters.slots.filter { partition.ranges[stage].contains($0.layerIndex) }
         return CheckpointScope(
             directory: (directory as NSString).appendingPathComponent("stage-\(stage)"), writes: replica == 0,
             parameters: model.parameters, slots: stageSlots, optimizer: optimizer,
             layout: ["model": options.model.description, "ranks": "\(world.size)", "stages": "\(stages)",
                      "stage": "\(stage)", "stage_layers": "\(partition.ranges[stage])",
                      "global_batch": "\(options.batchSize * replicas)",
-                     "optimizer": services.optimizerName, "seed": "\(sampler.seed)"],
-            subject: "every stage")
+                     "optimizer": services.optimizerName, "seed": "\(sampler.seed)",
+                     "communication_hook": hook.configuration],
+            subject: "every stage",
+            saveState: { [hook] in hook.checkpointState },
+            restoreState: { [hook] in try hook.restore(checkpointState: $0) })
     }
 
     /// Gives every rank of the pipeline the whole model: each stage contributes its
@@ -231,6 +254,10 @@ public final class PipelineStrategy: TrainingStrategy {
         let bubble = wallAll > 0 ? 1 - busyAll / wallAll : 0
         let peaks = pipeline.allgather(Int64(executor.peakStoredMicrobatches)).map(Int.init)
         let peakBytes = pipeline.allgather(Int64(executor.peakStoredBytes)).map(Int.init)
+        if let hookContext, let replicaBytes {
+            metrics["communication_hook"] = hook.configuration
+            hookContext.meter.report(into: &metrics, bytesSent: replicaBytes.bytes, steps: communicatedSteps, over: world)
+        }
         metrics["stages"] = stages
         metrics["replicas"] = replicas
         metrics["stage_layers"] = partition.ranges.map { [$0.lowerBound, $0.upperBound] }

@@ -1,6 +1,6 @@
 import Communication
-import Foundation
 import Coordination
+import Foundation
 import NeuralNet
 import Persistence
 

@@ -1,6 +1,7 @@
 import ChorusTesting
 import Collectives
 import Communication
+import CommunicationHooks
 import Foundation
 import NeuralNet
 import XCTest

@@ -1,5 +1,6 @@
 import XCTest
 import Collectives
+import CommunicationHooks
 import DataParallel
 @testable import GradientCompression
 

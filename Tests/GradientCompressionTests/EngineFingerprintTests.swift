@@ -1,5 +1,6 @@
 import ChorusTesting
 import Collectives
+import CommunicationHooks
 import DataParallel
 import NeuralNet
 import XCTest

@@ -1,5 +1,6 @@
 import ChorusTesting
 import Collectives
+import CommunicationHooks
 import Communication
 import NeuralNet
 @testable import DataParallel

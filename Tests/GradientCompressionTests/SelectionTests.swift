@@ -24,6 +24,36 @@ final class SelectionTests: XCTestCase {
         }
     }
 
+    /// Large buckets go through the sampled estimate: still exact, with ties and NaN,
+    /// and when the estimate lands too high (the large entries hide between the
+    /// sample's strides) through the full quickselect.
+    func testLargeBucketsSelectExactlyThroughTheSampledEstimate() {
+        var generator = SeededGenerator(seed: 11)
+        let n = 300_007
+        func reference(_ values: [Float], _ k: Int) -> [Int] {
+            values.indices.sorted { a, b in
+                let x = values[a].isNaN ? Float.infinity : abs(values[a])
+                let y = values[b].isNaN ? Float.infinity : abs(values[b])
+                return x != y ? x > y : a < b
+            }.prefix(k).sorted()
+        }
+        var values = (0..<n).map { _ in Float(Int(generator.next() % 200) - 100) * 0.5 }
+        values[12_345] = .nan
+        values[54_321] = -.infinity
+        for k in [1, 3_000, 30_001] {
+            let chosen = values.withUnsafeBufferPointer { largestMagnitudes($0, count: k) }
+            XCTAssertEqual(chosen, reference(values, k), "k \(k)")
+        }
+        // The sample (every 9th entry here) sees only the 1.0s; the 5.0s lie between.
+        var hidden = [Float](repeating: 0.001, count: n)
+        let stride = n / (1 << 15)
+        for i in Swift.stride(from: 0, to: n, by: stride) { hidden[i] = 1 }
+        for i in Swift.stride(from: 1, to: n, by: stride) { hidden[i] = 5 }
+        let k = 2 * (n / stride)
+        let chosen = hidden.withUnsafeBufferPointer { largestMagnitudes($0, count: k) }
+        XCTAssertEqual(chosen, reference(hidden, k))
+    }
+
     func testOrthogonalizationGivesOrthonormalColumnsAndZeroesDependentOnes() {
         var generator = SeededGenerator(seed: 9)
         let rows = 20, columns = 4

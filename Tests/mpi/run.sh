@@ -141,6 +141,18 @@ run "pipeline metrics: stages, bubble, stored activations" 30 $MPIRUN -n 1 "$BIN
   bubble_fraction_theory peak_stored_activations peak_stored_activation_bytes
 run "pipeline trace: forward and backward spans on all 6 ranks" 30 \
   $MPIRUN -n 1 "$BIN/chorus-mpi-tests" check-trace "$WORK/pipe-trace.json" 6 pipeline
+run "hybrid 2 x 2, uncompressed" 120 $MPIRUN -n 4 "$BIN/pipe-train" "${pipe[@]}" --stages 2 --microbatches 2 \
+  --batch-size 12 --save-model "$WORK/hybrid-2x2.safetensors"
+run "hybrid 2 x 2 --compress none" 120 $MPIRUN -n 4 "$BIN/pipe-train" "${pipe[@]}" --stages 2 --microbatches 2 \
+  --batch-size 12 --compress none --save-model "$WORK/hybrid-none.safetensors"
+run "hybrid --compress none is bitwise the uncompressed replica all-reduce" 60 \
+  $MPIRUN -n 1 "$BIN/chorus-mpi-tests" compare-models "$WORK/hybrid-2x2.safetensors" "$WORK/hybrid-none.safetensors" 0
+run "hybrid 2 x 2 --compress powersgd:2, replicas one node each" 120 $MPIRUN -n 4 "$BIN/pipe-train" "${pipe[@]}" --stages 2 \
+  --microbatches 2 --batch-size 12 --compress powersgd:2 --powersgd-start-step 0 --metrics-json "$WORK/hybrid-psgd.json"
+run "hybrid --compress powersgd:2: the replica all-reduce is compressed" 30 $MPIRUN -n 1 "$BIN/chorus-mpi-tests" check-metrics \
+  "$WORK/hybrid-psgd.json" replicas=2 'compression_ratio>=2' compress_seconds communication_hook
+expect_failure "pipe-train --compress with one pipeline: nothing to compress" "nothing to all-reduce" \
+  $MPIRUN -n 2 "$BIN/pipe-train" "${pipe[@]}" --stages 2 --compress fp16
 for schedule in 1f1b gpipe; do
   run "S=3 M=8 $schedule" 60 $MPIRUN -n 3 "$BIN/pipe-train" "${pipe[@]}" --stages 3 --microbatches 8 --batch-size 24 \
     --schedule "$schedule" --metrics-json "$WORK/peak-$schedule.json"

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Communication
+import GradientCompression
 import PipelineParallel
 import PipelineSchedules
 import TrainingLoop
@@ -20,6 +21,7 @@ public struct PipeTrain: MPICommand {
 
     @OptionGroup var common: CommonTrainingOptions
     @OptionGroup var reliability: ReliabilityOptions
+    @OptionGroup var compression: CompressionOptions
 
     @Option(parsing: .unconditional, help: "Pipeline stages (ranks per pipeline).")
     var stages: Int = 2
@@ -72,7 +74,12 @@ public struct PipeTrain: MPICommand {
         let options = PipelineOptions(model: try common.modelDescription(), batchSize: batchSize, microbatches: microbatches,
                                       stages: stages, split: try splitPoints(), schedule: schedule)
         let loop = common.loopOptions(name: "pipe-train", reliability: reliability)
-        _ = try TrainingLoop(strategy: PipelineStrategy(options: options, communicator: world), options: loop,
-                             communicator: world).run()
+        let compressed = try compression.compression(seed: loop.seed)
+        if compressed != .none && world.size / stages < 2 {
+            throw ValidationError("--compress \(compression.compress) compresses the all-reduce across pipeline replicas; "
+                                  + "\(world.size) ranks with --stages \(stages) make one pipeline and nothing to all-reduce")
+        }
+        _ = try TrainingLoop(strategy: PipelineStrategy(options: options, communicator: world, hook: compressed.hook()),
+                             options: loop, communicator: world).run()
     }
 }

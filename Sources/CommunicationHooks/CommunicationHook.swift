@@ -17,7 +17,8 @@ import NeuralNet
 /// matrices) exposes it through `state` and `restore`, so checkpoints hold it and a
 /// resumed run continues bitwise; `configuration` is compared across ranks at start,
 /// like every other setting. Gradient compression and a push to a parameter server
-/// are hooks, not forks of the reducer.
+/// are hooks, not forks of the reducer; the data-parallel engine runs them on its
+/// buckets, the pipeline on each stage's gradients across replicas.
 public protocol CommunicationHook: AnyObject {
     /// The hook and its settings, for start-up agreement and metrics ("allreduce").
     var configuration: String { get }
@@ -51,6 +52,19 @@ public struct GradientBucket {
     public let tensors: [ParameterSlot]
     /// The optimizer step being reduced (1-based).
     public let step: Int
+
+    public init(index: Int, gradients: UnsafeMutableBufferPointer<Float>, offset: Int, tensors: [ParameterSlot], step: Int) {
+        self.index = index
+        self.gradients = gradients
+        self.offset = offset
+        self.tensors = tensors
+        self.step = step
+    }
+}
+
+/// The name of the hook setting in start-up agreement, for every trainer that runs one.
+public enum HookField {
+    public static let hook = "the communication hook"
 }
 
 /// What a hook may use: the gradient communicator (the reducer's own, so its
@@ -102,25 +116,6 @@ public struct HookContext {
         }
         return try body()
     }
-}
-
-/// What the hook's work cost and saved, summed over the run.
-///
-/// Written by whichever thread runs the hook and read by the main thread between
-/// steps; the reducer's hand-over at the end of each step orders the two (as for
-/// the gradients themselves).
-public final class HookMeter: @unchecked Sendable {
-    public internal(set) var compressSeconds = 0.0
-    public internal(set) var decompressSeconds = 0.0
-    /// Bytes the hook handed to collectives on this rank (its compressed payload).
-    public internal(set) var payloadBytes = 0
-    /// Float32 bytes of the buckets it was given: what averaging would send.
-    public internal(set) var gradientBytes = 0
-
-    public init() {}
-
-    /// Float32 bytes per payload byte (1 for plain averaging).
-    public var compressionRatio: Double { payloadBytes > 0 ? Double(gradientBytes) / Double(payloadBytes) : 1 }
 }
 
 /// The default hook: each bucket all-reduced to its average, in place, with the
