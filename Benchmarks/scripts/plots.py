@@ -384,15 +384,8 @@ class Report:
                     eff.append(comp / step)
                 ax.plot(scale, eff, style + marker, markersize=4, label=f"{model_name}, {ranks_per_node} rank(s)/node")
                 lines.append(f"| {model_name} | {ranks_per_node} | " + " | ".join(f"{e:.2f}" for e in eff) + " |")
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(scale)
-        ax.set_xticklabels([str(p) for p in scale])
-        ax.set_ylim(0, 1.05)
-        ax.set_xlabel("ranks")
-        ax.set_ylabel("predicted efficiency (compute / step)")
-        ax.set_title("Predicted DDP weak scaling on this machine's links\n(one core per rank; nodes joined by the simulated link)")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        efficiency_axes(ax, scale, "ranks",
+                        "Predicted DDP weak scaling on this machine's links\n(one core per rank; nodes joined by the simulated link)")
         self.save(fig, "costmodel-ddp-scaling.png")
         self.tables.append(("Predicted DDP weak-scaling efficiency, 8 to 4,096 ranks (auto all-reduce, overlap on)", "\n".join(lines)))
         if "mlp" in base:
@@ -464,15 +457,8 @@ class Report:
                 eff.append(predicted[1] / predicted[0] if predicted else float("nan"))
             ax.plot(scale, eff, marker="o", markersize=4, label=name)
             lines.append(f"| {name} | " + " | ".join(f"{e:.2f}" for e in eff) + " |")
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(scale)
-        ax.set_xticklabels([str(p) for p in scale])
-        ax.set_ylim(0, 1.05)
-        ax.set_xlabel("ranks (one per node)")
-        ax.set_ylabel("predicted efficiency (compute / step)")
-        ax.set_title("Predicted MLP weak scaling with gradient compression\n(the compressors' bytes and compute as measured)")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        efficiency_axes(ax, scale, "ranks (one per node)",
+                        "Predicted MLP weak scaling with gradient compression\n(the compressors' bytes and compute as measured)")
         self.save(fig, "costmodel-compression-scaling.png")
         self.tables.append(("Predicted MLP weak-scaling efficiency with each compressor, 1 rank per node", "\n".join(lines)))
 
@@ -483,6 +469,19 @@ class Report:
         for title, body in self.tables:
             parts.append(f"#### {title}\n\n{body}\n")
         return "\n".join(parts)
+
+
+def efficiency_axes(ax, scale, xlabel, title):
+    """A predicted-efficiency plot's axes: ranks on a log2 axis, efficiency 0 to 1."""
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(scale)
+    ax.set_xticklabels([str(p) for p in scale])
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("predicted efficiency (compute / step)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
 
 
 def update_doc(path, markdown):

@@ -192,3 +192,44 @@ class StepTests(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CompressorTests(unittest.TestCase):
+    """The compressors' step: learned from the sweep's rows, reducing to the plain
+    step when they change nothing, and charging what they do."""
+
+    def model(self):
+        return AllreduceModel(machine())
+
+    def row(self, method, ratio, seconds):
+        return dict(model="mlp", placement="one-node", compress=method, parameters=str(10_000_000), steps="10",
+                    compress_seconds=str(seconds / 2), decompress_seconds=str(seconds / 2), compression_ratio=str(ratio))
+
+    def test_a_compressor_that_changes_nothing_is_the_plain_step(self):
+        identity = costmodel.Compressor("same", 1.0, 1, False, 0.0)
+        buckets = [MiB, 25 * MiB]
+        for p, r in [(8, 1), (64, 8)]:
+            plain = costmodel.ddp_step(self.model(), 0.1, buckets, p, r)
+            same = costmodel.ddp_step_compressed(self.model(), 0.1, buckets, p, r, identity)
+            for a, b in zip(plain, same):
+                self.assertAlmostEqual(a, b)
+
+    def test_learned_from_the_sweep(self):
+        learned = costmodel.Compressor.learn([self.row("fp16", 2.0, 0.05), self.row("powersgd:4", 171.0, 0.4),
+                                              self.row("topk:0.01", 50.0, 1.0), self.row("none", 1.0, 0.0)], "mlp")
+        self.assertEqual(sorted(learned), ["fp16", "powersgd:4", "topk:0.01"])
+        self.assertAlmostEqual(learned["fp16"].fraction, 0.5)
+        self.assertEqual(learned["powersgd:4"].rounds, 2)
+        self.assertTrue(learned["topk:0.01"].gather)
+        # 0.05 s over 10 steps of 40 MB of gradients.
+        self.assertAlmostEqual(learned["fp16"].seconds_per_byte, 0.005 / 40e6)
+
+    def test_fewer_bytes_pay_on_a_slow_link_and_gathers_grow_with_the_ranks(self):
+        fp16 = costmodel.Compressor("fp16", 0.5, 1, False, 0.0)
+        topk = costmodel.Compressor("topk", 0.02, 1, True, 0.0)
+        buckets = [25 * MiB]
+        plain = costmodel.ddp_step(self.model(), 0.01, buckets, 16, 1)[0]
+        self.assertLess(costmodel.ddp_step_compressed(self.model(), 0.01, buckets, 16, 1, fp16)[0], plain)
+        small = costmodel.ddp_step_compressed(self.model(), 0.01, buckets, 8, 1, topk)[2]
+        large = costmodel.ddp_step_compressed(self.model(), 0.01, buckets, 512, 1, topk)[2]
+        self.assertGreater(large, 10 * small, "each rank receives every other rank's pairs")

@@ -56,27 +56,14 @@ extension Float16: CollectiveScalar {
     public static var one: Float16 { 1 }
     public static func add(_ addend: UnsafeBufferPointer<Float16>, into accumulator: UnsafeMutableBufferPointer<Float16>,
                            scale: Float16) {
-        precondition(addend.count == accumulator.count)
-        guard let a = accumulator.baseAddress, let b = addend.baseAddress else { return }
-        a.withMemoryRebound(to: UInt16.self, capacity: accumulator.count) { a in
-            b.withMemoryRebound(to: UInt16.self, capacity: accumulator.count) { b in
-                chorus_f16_sum(a, b, a, accumulator.count, Float(scale))
-            }
-        }
+        sixteenBitSum(addend, UnsafeBufferPointer(accumulator), into: accumulator, scale: Float(scale), chorus_f16_sum)
     }
     public static func sum(_ a: UnsafeBufferPointer<Float16>, _ b: UnsafeBufferPointer<Float16>,
                            into output: UnsafeMutableBufferPointer<Float16>, scale: Float16) {
-        precondition(a.count == output.count && b.count == output.count)
-        guard let x = a.baseAddress, let y = b.baseAddress, let z = output.baseAddress else { return }
-        x.withMemoryRebound(to: UInt16.self, capacity: output.count) { x in
-            y.withMemoryRebound(to: UInt16.self, capacity: output.count) { y in
-                z.withMemoryRebound(to: UInt16.self, capacity: output.count) { z in chorus_f16_sum(x, y, z, output.count, Float(scale)) }
-            }
-        }
+        sixteenBitSum(a, b, into: output, scale: Float(scale), chorus_f16_sum)
     }
     public static func scale(_ buffer: UnsafeMutableBufferPointer<Float16>, by factor: Float16) {
-        guard let x = buffer.baseAddress else { return }
-        x.withMemoryRebound(to: UInt16.self, capacity: buffer.count) { chorus_f16_scale($0, buffer.count, Float(factor)) }
+        sixteenBitScale(buffer, by: Float(factor), chorus_f16_scale)
     }
 }
 
@@ -85,27 +72,14 @@ extension BFloat16: CollectiveScalar {
     public static var one: BFloat16 { BFloat16(1) }
     public static func add(_ addend: UnsafeBufferPointer<BFloat16>, into accumulator: UnsafeMutableBufferPointer<BFloat16>,
                            scale: BFloat16) {
-        precondition(addend.count == accumulator.count)
-        guard let a = accumulator.baseAddress, let b = addend.baseAddress else { return }
-        a.withMemoryRebound(to: UInt16.self, capacity: accumulator.count) { a in
-            b.withMemoryRebound(to: UInt16.self, capacity: accumulator.count) { b in
-                chorus_bf16_sum(a, b, a, accumulator.count, scale.float)
-            }
-        }
+        sixteenBitSum(addend, UnsafeBufferPointer(accumulator), into: accumulator, scale: scale.float, chorus_bf16_sum)
     }
     public static func sum(_ a: UnsafeBufferPointer<BFloat16>, _ b: UnsafeBufferPointer<BFloat16>,
                            into output: UnsafeMutableBufferPointer<BFloat16>, scale: BFloat16) {
-        precondition(a.count == output.count && b.count == output.count)
-        guard let x = a.baseAddress, let y = b.baseAddress, let z = output.baseAddress else { return }
-        x.withMemoryRebound(to: UInt16.self, capacity: output.count) { x in
-            y.withMemoryRebound(to: UInt16.self, capacity: output.count) { y in
-                z.withMemoryRebound(to: UInt16.self, capacity: output.count) { z in chorus_bf16_sum(x, y, z, output.count, scale.float) }
-            }
-        }
+        sixteenBitSum(a, b, into: output, scale: scale.float, chorus_bf16_sum)
     }
     public static func scale(_ buffer: UnsafeMutableBufferPointer<BFloat16>, by factor: BFloat16) {
-        guard let x = buffer.baseAddress else { return }
-        x.withMemoryRebound(to: UInt16.self, capacity: buffer.count) { chorus_bf16_scale($0, buffer.count, factor.float) }
+        sixteenBitScale(buffer, by: factor.float, chorus_bf16_scale)
     }
 }
 
@@ -119,28 +93,55 @@ public protocol NarrowFloat: CollectiveScalar {
 
 extension Float16: NarrowFloat {
     public static func narrow(_ values: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float16>, scale: Float) {
-        precondition(values.count == output.count)
-        guard let x = values.baseAddress, let y = output.baseAddress else { return }
-        y.withMemoryRebound(to: UInt16.self, capacity: output.count) { chorus_f32_to_f16(x, $0, values.count, scale) }
+        sixteenBitNarrow(values, into: output, scale: scale, chorus_f32_to_f16)
     }
     public static func widen(_ values: UnsafeBufferPointer<Float16>, into output: UnsafeMutableBufferPointer<Float>) {
-        precondition(values.count == output.count)
-        guard let x = values.baseAddress, let y = output.baseAddress else { return }
-        x.withMemoryRebound(to: UInt16.self, capacity: values.count) { chorus_f16_to_f32($0, y, values.count) }
+        sixteenBitWiden(values, into: output, chorus_f16_to_f32)
     }
 }
 
 extension BFloat16: NarrowFloat {
     public static func narrow(_ values: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<BFloat16>, scale: Float) {
-        precondition(values.count == output.count)
-        guard let x = values.baseAddress, let y = output.baseAddress else { return }
-        y.withMemoryRebound(to: UInt16.self, capacity: output.count) { chorus_f32_to_bf16(x, $0, values.count, scale) }
+        sixteenBitNarrow(values, into: output, scale: scale, chorus_f32_to_bf16)
     }
     public static func widen(_ values: UnsafeBufferPointer<BFloat16>, into output: UnsafeMutableBufferPointer<Float>) {
-        precondition(values.count == output.count)
-        guard let x = values.baseAddress, let y = output.baseAddress else { return }
-        x.withMemoryRebound(to: UInt16.self, capacity: values.count) { chorus_bf16_to_f32($0, y, values.count) }
+        sixteenBitWiden(values, into: output, chorus_bf16_to_f32)
     }
+}
+
+// The C kernels see a 16-bit format's values as their bit patterns.
+
+private func sixteenBitSum<T>(_ a: UnsafeBufferPointer<T>, _ b: UnsafeBufferPointer<T>, into output: UnsafeMutableBufferPointer<T>,
+                              scale: Float,
+                              _ kernel: (UnsafePointer<UInt16>?, UnsafePointer<UInt16>?, UnsafeMutablePointer<UInt16>?, Int, Float) -> Void) {
+    precondition(MemoryLayout<T>.stride == 2 && a.count == output.count && b.count == output.count)
+    guard let x = a.baseAddress, let y = b.baseAddress, let z = output.baseAddress else { return }
+    x.withMemoryRebound(to: UInt16.self, capacity: output.count) { x in
+        y.withMemoryRebound(to: UInt16.self, capacity: output.count) { y in
+            z.withMemoryRebound(to: UInt16.self, capacity: output.count) { z in kernel(x, y, z, output.count, scale) }
+        }
+    }
+}
+
+private func sixteenBitScale<T>(_ buffer: UnsafeMutableBufferPointer<T>, by factor: Float,
+                                _ kernel: (UnsafeMutablePointer<UInt16>?, Int, Float) -> Void) {
+    precondition(MemoryLayout<T>.stride == 2)
+    guard let x = buffer.baseAddress else { return }
+    x.withMemoryRebound(to: UInt16.self, capacity: buffer.count) { kernel($0, buffer.count, factor) }
+}
+
+private func sixteenBitNarrow<T>(_ values: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<T>, scale: Float,
+                                 _ kernel: (UnsafePointer<Float>?, UnsafeMutablePointer<UInt16>?, Int, Float) -> Void) {
+    precondition(MemoryLayout<T>.stride == 2 && values.count == output.count)
+    guard let x = values.baseAddress, let y = output.baseAddress else { return }
+    y.withMemoryRebound(to: UInt16.self, capacity: output.count) { kernel(x, $0, values.count, scale) }
+}
+
+private func sixteenBitWiden<T>(_ values: UnsafeBufferPointer<T>, into output: UnsafeMutableBufferPointer<Float>,
+                                _ kernel: (UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?, Int) -> Void) {
+    precondition(MemoryLayout<T>.stride == 2 && values.count == output.count)
+    guard let x = values.baseAddress, let y = output.baseAddress else { return }
+    x.withMemoryRebound(to: UInt16.self, capacity: values.count) { kernel($0, y, values.count) }
 }
 
 /// The arithmetic kept out of the communication loops (baidu-allreduce's `reduce`),

@@ -81,84 +81,25 @@ final class PowerSGDHook: CommunicationHook {
     // MARK: One bucket
 
     private func compressAndReduce(_ bucket: GradientBucket, _ state: BucketState, _ context: HookContext) {
-        let layout = state.layout, gradients = bucket.gradients, p = context.communicator.size
-        let algorithm = context.algorithm, allreducer = context.allreducer
+        let gradients = bucket.gradients, algorithm = context.algorithm, allreducer = context.allreducer
         context.compressing(bucket) {
-            if settings.errorFeedback {
-                for i in 0..<gradients.count { gradients[i] += state.residual[i] }
-            }
+            if settings.errorFeedback { state.addResidual(to: gradients) }
             if !settings.warmStart || !state.hasQ { state.drawQ(seed: settings.seed, bucket: bucket.index, step: steps) }
-            // [uncompressed values | P of every compressed tensor]
-            var cursor = 0
-            for range in layout.uncompressed {
-                for i in range { state.first[cursor] = gradients[i]; cursor += 1 }
-            }
-            state.first.withUnsafeMutableBufferPointer { first in
-                state.q.withUnsafeBufferPointer { q in
-                    for t in layout.compressed {
-                        BLAS.gemm(gradients.baseAddress! + t.offset, q.baseAddress! + t.qOffset,
-                                  first.baseAddress! + layout.uncompressedCount + t.pOffset, m: t.rows, n: t.rank, k: t.columns)
-                    }
-                }
-            }
+            state.computeP(from: gradients)
         }
         state.first.withUnsafeMutableBufferPointer { allreducer.allreduce($0, .sum, algorithm: algorithm) }
-
         // Every rank holds the same P: the same verdict on it everywhere.
         guard state.first.allSatisfy(\.isFinite) else {
             for i in 0..<gradients.count { gradients[i] = .nan }
-            context.sent(payloadBytes: state.first.count * 4)
+            context.sent(payloadBytes: state.first.count * MemoryLayout<Float>.stride)
             return
         }
-        context.compressing(bucket) {
-            state.first.withUnsafeMutableBufferPointer { first in
-                for t in layout.compressed {
-                    orthogonalizeColumns(UnsafeMutableBufferPointer(rebasing: first[(layout.uncompressedCount + t.pOffset)...]
-                                                                        .prefix(t.rows * t.rank)),
-                                         rows: t.rows, columns: t.rank)
-                }
-                state.localQ.withUnsafeMutableBufferPointer { q in
-                    for t in layout.compressed {
-                        BLAS.gemm(gradients.baseAddress! + t.offset, transposeA: true,
-                                  first.baseAddress! + layout.uncompressedCount + t.pOffset, q.baseAddress! + t.qOffset,
-                                  m: t.columns, n: t.rank, k: t.rows)
-                    }
-                }
-            }
-            state.q = state.localQ
-        }
+        context.compressing(bucket) { state.computeLocalQ(from: gradients) }
         state.q.withUnsafeMutableBufferPointer { allreducer.allreduce($0, .average, algorithm: algorithm) }
         context.sent(payloadBytes: (state.first.count + state.q.count) * MemoryLayout<Float>.stride)
-
         context.decompressing(bucket) {
-            state.first.withUnsafeBufferPointer { first in
-                let pBase = first.baseAddress! + layout.uncompressedCount
-                if settings.errorFeedback {
-                    // e_r = M_r − P̂ Q_r^T; zero where the tensors travel uncompressed.
-                    state.residual.withUnsafeMutableBufferPointer { residual in
-                        state.localQ.withUnsafeBufferPointer { q in
-                            for range in layout.uncompressed { for i in range { residual[i] = 0 } }
-                            for t in layout.compressed {
-                                let matrix = residual.baseAddress! + t.offset
-                                matrix.update(from: gradients.baseAddress! + t.offset, count: t.rows * t.columns)
-                                BLAS.gemm(pBase + t.pOffset, q.baseAddress! + t.qOffset, transposeB: true, matrix,
-                                          m: t.rows, n: t.columns, k: t.rank, alpha: -1, beta: 1)
-                            }
-                        }
-                    }
-                }
-                state.q.withUnsafeBufferPointer { q in
-                    for t in layout.compressed {
-                        BLAS.gemm(pBase + t.pOffset, q.baseAddress! + t.qOffset, transposeB: true, gradients.baseAddress! + t.offset,
-                                  m: t.rows, n: t.columns, k: t.rank)
-                    }
-                }
-                let scale = 1 / Float(p)
-                var cursor = 0
-                for range in layout.uncompressed {
-                    for i in range { gradients[i] = first[cursor] * scale; cursor += 1 }
-                }
-            }
+            if settings.errorFeedback { state.keepResidual(of: gradients) }
+            state.decompress(into: gradients, ranks: context.communicator.size)
         }
     }
 
@@ -267,12 +208,12 @@ struct PowerSGDLayout {
     }
 }
 
-/// One bucket's buffers, kept across steps.
+/// One bucket's buffers, kept across steps, and the steps of the algorithm on them.
 final class BucketState {
     let layout: PowerSGDLayout
     /// Error feedback, one value per bucket element (zero where uncompressed).
     var residual: [Float]
-    /// The warm-start Q of every compressed tensor, and this rank's own before averaging.
+    /// The warm-start Q of every compressed tensor (averaged), and this rank's own.
     var q: [Float]
     var localQ: [Float]
     var hasQ = false
@@ -293,5 +234,82 @@ final class BucketState {
         var generator = SeededGenerator(seed: seed &+ 0x9E37_79B9 &* UInt64(bucket + 1), stream: UInt64(step))
         for i in q.indices { q[i] = generator.nextGaussian() }
         hasQ = true
+    }
+
+    /// M_r = gradient + e_r, in the bucket.
+    func addResidual(to gradients: UnsafeMutableBufferPointer<Float>) {
+        for i in 0..<gradients.count { gradients[i] += residual[i] }
+    }
+
+    /// `first` = [uncompressed values | P_t = M_t Q_t for every compressed tensor].
+    func computeP(from gradients: UnsafeMutableBufferPointer<Float>) {
+        var cursor = 0
+        for range in layout.uncompressed {
+            for i in range { first[cursor] = gradients[i]; cursor += 1 }
+        }
+        first.withUnsafeMutableBufferPointer { first in
+            q.withUnsafeBufferPointer { q in
+                for t in layout.compressed {
+                    BLAS.gemm(gradients.baseAddress! + t.offset, q.baseAddress! + t.qOffset, p(t, first), m: t.rows, n: t.rank, k: t.columns)
+                }
+            }
+        }
+    }
+
+    /// P̂_t = orthonormal columns of the summed P_t; Q_r,t = M_t^T P̂_t, into `localQ`
+    /// and `q` (which the all-reduce then averages).
+    func computeLocalQ(from gradients: UnsafeMutableBufferPointer<Float>) {
+        first.withUnsafeMutableBufferPointer { first in
+            for t in layout.compressed {
+                orthogonalizeColumns(UnsafeMutableBufferPointer(start: p(t, first), count: t.rows * t.rank), rows: t.rows, columns: t.rank)
+            }
+            localQ.withUnsafeMutableBufferPointer { q in
+                for t in layout.compressed {
+                    BLAS.gemm(gradients.baseAddress! + t.offset, transposeA: true, p(t, first), q.baseAddress! + t.qOffset,
+                              m: t.columns, n: t.rank, k: t.rows)
+                }
+            }
+        }
+        q.withUnsafeMutableBufferPointer { _ = $0.update(fromContentsOf: localQ) }
+    }
+
+    /// e_r = M_r − P̂ Q_r^T for compressed tensors, zero for the others: before the
+    /// bucket's M_r is overwritten.
+    func keepResidual(of gradients: UnsafeMutableBufferPointer<Float>) {
+        first.withUnsafeMutableBufferPointer { first in
+            residual.withUnsafeMutableBufferPointer { residual in
+                localQ.withUnsafeBufferPointer { q in
+                    for range in layout.uncompressed { for i in range { residual[i] = 0 } }
+                    for t in layout.compressed {
+                        let matrix = residual.baseAddress! + t.offset
+                        matrix.update(from: gradients.baseAddress! + t.offset, count: t.rows * t.columns)
+                        BLAS.gemm(p(t, first), q.baseAddress! + t.qOffset, transposeB: true, matrix,
+                                  m: t.rows, n: t.columns, k: t.rank, alpha: -1, beta: 1)
+                    }
+                }
+            }
+        }
+    }
+
+    /// gradient_t = P̂_t Q̄_t^T; uncompressed tensors: their sum over `ranks`, averaged.
+    func decompress(into gradients: UnsafeMutableBufferPointer<Float>, ranks: Int) {
+        first.withUnsafeMutableBufferPointer { first in
+            q.withUnsafeBufferPointer { q in
+                for t in layout.compressed {
+                    BLAS.gemm(p(t, first), q.baseAddress! + t.qOffset, transposeB: true, gradients.baseAddress! + t.offset,
+                              m: t.rows, n: t.columns, k: t.rank)
+                }
+            }
+            let scale = 1 / Float(ranks)
+            var cursor = 0
+            for range in layout.uncompressed {
+                for i in range { gradients[i] = first[cursor] * scale; cursor += 1 }
+            }
+        }
+    }
+
+    /// Where tensor t's P lives in `first`.
+    private func p(_ t: PowerSGDLayout.Tensor, _ first: UnsafeMutableBufferPointer<Float>) -> UnsafeMutablePointer<Float> {
+        first.baseAddress! + layout.uncompressedCount + t.pOffset
     }
 }
