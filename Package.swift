@@ -70,7 +70,7 @@ let package = Package(
         // The data-parallel engine (buckets, reducer) and its strategy.
         .target(name: "DataParallel", dependencies: ["TrainingLoop", "Collectives", "CommunicationHooks"]),
         // Gradient compression as communication hooks: fp16/bf16, PowerSGD, top-k.
-        .target(name: "GradientCompression", dependencies: ["CommunicationHooks", "Collectives"]),
+        .target(name: "GradientCompression", dependencies: ["CommunicationHooks", "Collectives", "Communication", "NeuralNet"]),
         // Pipeline schedules as data, their validator, and stage partitioning: pure.
         .target(name: "PipelineSchedules"),
         // Pipeline stages over point-to-point messages, and the pipeline strategy.
@@ -96,10 +96,10 @@ let package = Package(
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "ChorusTesting"]),
-        .testTarget(name: "ChorusTestingTests", dependencies: ["ChorusTesting"]),
+        .testTarget(name: "ChorusTestingTests", dependencies: ["ChorusTesting", "Communication"]),
         .testTarget(name: "PipelineSchedulesTests", dependencies: ["PipelineSchedules"]),
         .testTarget(name: "PersistenceTests", dependencies: ["Persistence"]),
-        .testTarget(name: "TrainingLoopTests", dependencies: ["TrainingLoop", "ChorusTesting"]),
+        .testTarget(name: "TrainingLoopTests", dependencies: ["TrainingLoop", "Coordination", "ChorusTesting"]),
         .testTarget(name: "DataParallelTests", dependencies: ["DataParallel", "CommunicationHooks", "ChorusTesting"]),
         .testTarget(name: "GradientCompressionTests", dependencies: ["GradientCompression", "CommunicationHooks", "DataParallel", "ChorusTesting"]),
         .testTarget(name: "PipelineParallelTests", dependencies: ["PipelineParallel", "DataParallel", "ChorusTesting"]),

@@ -190,9 +190,6 @@ class StepTests(unittest.TestCase):
         self.assertAlmostEqual(step, compute + exposed)
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class CompressorTests(unittest.TestCase):
     """The compressors' step: learned from the sweep's rows, reducing to the plain
@@ -233,3 +230,7 @@ class CompressorTests(unittest.TestCase):
         small = costmodel.ddp_step_compressed(self.model(), 0.01, buckets, 8, 1, topk)[2]
         large = costmodel.ddp_step_compressed(self.model(), 0.01, buckets, 512, 1, topk)[2]
         self.assertGreater(large, 10 * small, "each rank receives every other rank's pairs")
+
+
+if __name__ == "__main__":
+    unittest.main()

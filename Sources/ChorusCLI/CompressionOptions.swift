@@ -1,8 +1,9 @@
 import ArgumentParser
 import GradientCompression
 
-/// Gradient compression flags of `ddp-train`: `--compress` picks the hook, the
-/// others tune PowerSGD and top-k.
+/// Gradient compression flags of `ddp-train` (its buckets) and `pipe-train` (the
+/// all-reduce across replicas): `--compress` picks the hook, the others tune
+/// PowerSGD and top-k.
 public struct CompressionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Gradient compression: none, fp16, bf16, powersgd:R (rank R) or topk:F (fraction F of each bucket).",
                                valueName: "method"))
@@ -10,7 +11,7 @@ public struct CompressionOptions: ParsableArguments {
 
     @Option(parsing: .unconditional,
             help: "PowerSGD compresses a tensor only if that shrinks it at least this many times; others are averaged as they are.")
-    public var powersgdMinRatio: Double = 2
+    public var powersgdMinRatio: Double = PowerSGDSettings(rank: 1).minCompressionRatio
 
     @Option(parsing: .unconditional,
             help: "Steps averaged uncompressed before PowerSGD starts (default: the first 10% of the run's steps).")
@@ -50,7 +51,7 @@ public struct CompressionOptions: ParsableArguments {
             }
             var settings = PowerSGDSettings(rank: rank)
             settings.minCompressionRatio = powersgdMinRatio
-            if let powersgdStartStep { settings.start = .afterStep(powersgdStartStep) }
+            settings.start = powersgdStartStep.map { .afterStep($0) } ?? Self.defaultStart
             settings.warmStart = !noWarmStart
             settings.errorFeedback = !noErrorFeedback
             settings.seed = seed
@@ -66,6 +67,9 @@ public struct CompressionOptions: ParsableArguments {
             throw ValidationError("--compress must be none, fp16, bf16, powersgd:R or topk:F (got \(compress))")
         }
     }
+
+    /// The first 10% of the run averaged uncompressed (`PowerSGDSettings.Start`).
+    static let defaultStart = PowerSGDSettings.Start.afterFraction(0.1)
 
     /// Beyond this the orthogonalisation's cost grows with R² and the bytes saved shrink.
     static let largestRank = 64

@@ -16,8 +16,10 @@ public enum Reduction: String, Sendable, CaseIterable {
 /// kernels, so a narrow type travels narrow through every algorithm (ring,
 /// recursive doubling, shared memory, hierarchical): half the bytes of float32.
 /// Each kernel computes `(a + b) · scale` in at least float32 and rounds the
-/// result to the element type: a 16-bit reduction rounds once per addition, as
-/// hardware that widens does.
+/// result to the element type: a 16-bit sum rounds once per addition, as hardware
+/// that widens does. `average` on a 16-bit type scales by 1/p rounded to that type
+/// (0.2% off for bfloat16 at p = 3); the compression hooks divide in float32 before
+/// narrowing and sum, so they never use it.
 public protocol CollectiveScalar: MessageScalar {
     /// 1/n, the factor `average` scales by.
     static func reciprocal(of n: Int) -> Self

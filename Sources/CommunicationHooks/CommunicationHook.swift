@@ -30,14 +30,19 @@ public protocol CommunicationHook: AnyObject {
     func restore(_ state: [String: [Float]]) throws
 
     /// Called once before the first step by a loop that knows how long the run is
-    /// (the data-parallel strategy does), for hooks that schedule by it.
+    /// (the data-parallel and pipeline strategies do), for hooks that schedule by it.
     func prepare(totalSteps: Int)
+
+    /// Whether `state` holds per-bucket tensors, which a resumed run must find at the
+    /// same bucket boundaries (trainers then add their bucket layout to checkpoints).
+    var keepsBucketState: Bool { get }
 }
 
 extension CommunicationHook {
     public var state: [String: [Float]] { [:] }
     public func restore(_ state: [String: [Float]]) throws {}
     public func prepare(totalSteps: Int) {}
+    public var keepsBucketState: Bool { false }
 }
 
 /// One bucket handed to a hook.
@@ -50,7 +55,9 @@ public struct GradientBucket {
     public let offset: Int
     /// The tensors in the bucket, with offsets into the flat buffer.
     public let tensors: [ParameterSlot]
-    /// The optimizer step being reduced (1-based).
+    /// The step being reduced, counted by whoever runs the hook from 1 (the
+    /// data-parallel engine counts its own steps, so after a resume it starts at 1
+    /// again: a hook that schedules by step keeps its own count in its state).
     public let step: Int
 
     public init(index: Int, gradients: UnsafeMutableBufferPointer<Float>, offset: Int, tensors: [ParameterSlot], step: Int) {

@@ -187,7 +187,9 @@ public final class DataParallelStrategy: TrainingStrategy {
                         layout: ["model": options.model.description, "ranks": "\(communicator.size)",
                                  "global_batch": "\(sampler.globalBatch * options.accumulate)",
                                  "optimizer": services.optimizerName, "seed": "\(sampler.seed)",
-                                 "communication_hook": hook.configuration],
+                                 "communication_hook": hook.configuration]
+                            .merging(hook.keepsBucketState ? ["gradient_buckets": engine.bucketBytes.map(String.init).joined(separator: " ")]
+                                                           : [:]) { own, _ in own },
                         saveState: { [hook] in hook.checkpointState },
                         restoreState: { [hook] in try hook.restore(checkpointState: $0) })
     }

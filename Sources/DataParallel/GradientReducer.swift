@@ -142,7 +142,7 @@ final class GradientReducer: @unchecked Sendable {
         let start = MonotonicClock.seconds()
         let gradients = UnsafeMutableBufferPointer(rebasing: parameters.gradients[bucket.range])
         watchdog.waiting(for: "the all-reduce of gradient bucket \(index) (\(bucket.range.count * 4) bytes) at step \(stepNumber)") {
-                hook.communicate(GradientBucket(index: index, gradients: gradients, offset: bucket.range.lowerBound,
+            hook.communicate(GradientBucket(index: index, gradients: gradients, offset: bucket.range.lowerBound,
                                             tensors: tensors[index], step: stepNumber), context)
         }
         // One writer at a time: the worker, or the main thread without overlap.

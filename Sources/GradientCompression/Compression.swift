@@ -1,11 +1,13 @@
 import Communication
 import CommunicationHooks
 
-/// How a data-parallel run compresses its gradients, in the library's terms; each
-/// choice is a communication hook (`hook()`), so the reducer is never forked.
+/// How a trainer compresses the gradients it all-reduces (the data-parallel buckets,
+/// a pipeline stage's replicas), in the library's terms; each choice is a
+/// communication hook (`hook()`), so the reducer is never forked.
 ///
-/// Bytes each rank sends per step for n gradient elements over p ranks (ring
-/// all-reduce moves 2(p−1)/p of its buffer; docs/compression.md has the derivations):
+/// Payload each rank hands to the collectives per step for n gradient elements over
+/// p ranks, and what a ring then sends (2(p−1)/p of its buffer; below 128 KiB `auto`
+/// takes recursive doubling, ⌈log2 p⌉ times the buffer; docs/compression.md):
 ///
 ///     none           2(p−1)/p · 4n
 ///     fp16, bf16     2(p−1)/p · 2n

@@ -25,13 +25,21 @@ import NeuralNet
 /// uncompressed tensors too). Q̄ is kept as the next step's Q (warm start).
 ///
 /// Vectors (biases) and tensors that would not shrink by `minCompressionRatio` are
-/// averaged as they are, in the same all-reduce as P. Bytes per step:
-/// 4·(uncompressed + Σ rows·R) + 4·Σ columns·R through two all-reduces.
+/// averaged as they are, in the same all-reduce as P. Payload per step:
+/// 4·(uncompressed + Σ rows·R') + 4·Σ columns·R' through two all-reduces, with
+/// R' = min(R, rows, columns) per tensor.
 ///
 /// A bucket in which some rank has a non-finite gradient shows it in P (all ranks
 /// see the same P): its gradients become NaN on every rank, so the gradient screen
 /// sees the step, and its residuals and Q stay as they were, so later steps are not
-/// poisoned by it.
+/// poisoned by it. Should Q̄ overflow where P did not, the same happens and the next
+/// step starts from a fresh Q.
+///
+/// The products are BLAS calls on the communication thread, concurrent with
+/// backward's on the main thread (OpenBLAS serves concurrent callers). Every rank
+/// computes P̂ Q̄^T from the same P̂ and Q̄, so the ranks' gradients are bitwise
+/// equal as long as every node runs the same OpenBLAS kernel: nodes of one CPU
+/// type, as a cluster partition has.
 final class PowerSGDHook: CommunicationHook {
     let settings: PowerSGDSettings
     /// Steps whose buckets this hook has seen (PyTorch's `state.iter`), checkpointed.
@@ -95,8 +103,17 @@ final class PowerSGDHook: CommunicationHook {
             return
         }
         context.compressing(bucket) { state.computeLocalQ(from: gradients) }
-        state.q.withUnsafeMutableBufferPointer { allreducer.allreduce($0, .average, algorithm: algorithm) }
+        // A bucket of vectors only has no Q (the same on every rank): one collective.
+        if !state.q.isEmpty {
+            state.q.withUnsafeMutableBufferPointer { allreducer.allreduce($0, .average, algorithm: algorithm) }
+        }
         context.sent(payloadBytes: (state.first.count + state.q.count) * MemoryLayout<Float>.stride)
+        // Q̄ can overflow where P did not; then the next step draws a fresh Q.
+        guard state.q.allSatisfy(\.isFinite) else {
+            for i in 0..<gradients.count { gradients[i] = .nan }
+            state.hasQ = false
+            return
+        }
         context.decompressing(bucket) {
             if settings.errorFeedback { state.keepResidual(of: gradients) }
             state.decompress(into: gradients, ranks: context.communicator.size)
@@ -137,6 +154,8 @@ final class PowerSGDHook: CommunicationHook {
         // Restored entries of buckets not seen yet stay part of the state.
         return state.merging(restored) { own, _ in own }
     }
+
+    var keepsBucketState: Bool { true }
 
     func restore(_ state: [String: [Float]]) throws {
         guard let counter = state["steps"], counter.count == 2 else {

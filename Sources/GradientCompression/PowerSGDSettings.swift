@@ -6,8 +6,11 @@ public struct PowerSGDSettings: Sendable, Equatable {
     /// times the (rows + columns)·R it would send; others are averaged as they are.
     public var minCompressionRatio: Double = 2
     /// When compression starts; the steps before are averaged uncompressed (a
-    /// warm-up; PyTorch's `start_powerSGD_iter`).
-    public var start = Start.afterFraction(0.1)
+    /// warm-up; PyTorch's `start_powerSGD_iter`). `ddp-train` starts after 10% of the
+    /// run; the library default compresses from the first step, because only a
+    /// loop that knows the run's length (`CommunicationHook.prepare`) can resolve a
+    /// fraction.
+    public var start = Start.afterStep(0)
     /// Carry each rank's approximation error into its next step.
     public var errorFeedback = true
     /// Start each step's power iteration from the previous step's Q.
@@ -20,8 +23,8 @@ public struct PowerSGDSettings: Sendable, Equatable {
     public enum Start: Sendable, Equatable, CustomStringConvertible {
         /// Steps 1…n are averaged; compression starts at step n + 1.
         case afterStep(Int)
-        /// The first fraction of the run's steps is averaged. The default, 10%, is
-        /// where PyTorch's PowerSGD documentation says to start tuning: early
+        /// The first fraction of the run's steps is averaged. 10% (`ddp-train`'s
+        /// default) is where PyTorch's PowerSGD documentation says to start tuning: early
         /// training is sensitive to inexact gradients (LeNet on Fashion-MNIST, 4
         /// ranks, 2 epochs: 1.5 points lower from step 1, 0.4 with the first 10%
         /// averaged; docs/compression.md). PyTorch's own default, a fixed 1,000

@@ -106,6 +106,8 @@ final class TopKHook: CommunicationHook {
         return state
     }
 
+    var keepsBucketState: Bool { true }
+
     func restore(_ state: [String: [Float]]) throws {
         residuals = [:]
         restored = state

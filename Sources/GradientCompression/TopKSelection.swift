@@ -1,7 +1,8 @@
 /// The indices of the `count` entries of `values` with the largest magnitude, in
 /// ascending index order; among equal magnitudes the lower index wins, and NaN
 /// counts as larger than any number, so the result is a function of the values
-/// alone and never drops a non-finite entry.
+/// alone and includes a non-finite entry whenever there is one (all of them if
+/// there are at most `count`).
 ///
 /// Magnitudes are compared as the integers of their bit patterns without the sign:
 /// for IEEE floats that order is the order of |x|, with infinity above every number

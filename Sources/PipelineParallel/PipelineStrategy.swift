@@ -228,7 +228,8 @@ public final class PipelineStrategy: TrainingStrategy {
                      "communication_hook": hook.configuration],
             subject: "every stage",
             saveState: { [hook] in hook.checkpointState },
-            restoreState: { [hook] in try hook.restore(checkpointState: $0) })
+            restoreState: { [hook] in try hook.restore(checkpointState: $0) },
+            stateGroup: stageGroup)
     }
 
     /// Gives every rank of the pipeline the whole model: each stage contributes its

@@ -43,7 +43,7 @@ extension TrainingLoop {
                 ? (found.checkpoint, found.path) : try Checkpoint.read(step: common, in: scope.directory)
             try checkpoint.apply(to: scope.parameters, slots: scope.slots, optimizer: scope.optimizer,
                                  expecting: scope.layout, path: path)
-            let mine = "rank\(rank)."
+            let mine = "rank\((scope.stateGroup ?? communicator).rank)."
             try scope.restoreState(checkpoint.extraState.reduce(into: [:]) { own, entry in
                 if entry.key.hasPrefix(mine) { own[String(entry.key.dropFirst(mine.count))] = entry.value }
             })
@@ -69,19 +69,25 @@ extension TrainingLoop {
     /// Writes a checkpoint when one is due after the step just finished.
     ///
     /// A strategy's extra state may differ per rank (a hook's error-feedback residuals),
-    /// so every rank's is gathered and the writer stores them all, as
-    /// `rank<r>.<name>`; a resuming rank takes back its own.
+    /// so the state of every rank of the scope's state group is gathered to the writer
+    /// (its rank 0), which stores them all as `rank<r>.<name>` (r: the rank in that
+    /// group); a resuming rank takes back its own. Every rank of the loop has a
+    /// scope, or none has.
     func checkpointIfDue(_ run: PreparedRun, _ progress: Progress, epoch: Int, stepInEpoch: Int) throws {
         guard let policy = options.checkpoints, policy.every > 0, progress.summary.steps % policy.every == 0 else { return }
         let next = stepInEpoch + 1 < run.plan.stepsPerEpoch ? (epoch, stepInEpoch + 1) : (epoch + 1, 0)
         let own = (run.scope?.saveState() ?? [:]).sorted { $0.key < $1.key }
-        let gathered = communicator.allgatherBytes(Safetensors.encode(own.map {
+        let group = run.scope?.stateGroup ?? communicator
+        let gathered = group.gatherBytes(Safetensors.encode(own.map {
             Safetensors.Entry(name: $0.key, shape: [$0.value.count], values: $0.value)
         }))
+        if let scope = run.scope, scope.writes != (group.rank == 0) {
+            fatalError("a checkpoint scope's writer must be rank 0 of its state group")
+        }
         try communicator.together("writing a checkpoint to \(run.scope?.directory ?? policy.directory)") {
             guard let scope = run.scope, scope.writes else { return }
             var extraState: [String: [Float]] = [:]
-            for (rank, bytes) in gathered.enumerated() {
+            for (rank, bytes) in (gathered ?? []).enumerated() {
                 for entry in try Safetensors.decode(bytes, name: "rank \(rank)'s state").entries {
                     extraState["rank\(rank).\(entry.name)"] = entry.values
                 }

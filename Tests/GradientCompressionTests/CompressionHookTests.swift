@@ -33,6 +33,27 @@ final class CompressionHookTests: XCTestCase {
         }
     }
 
+    /// The same through each message algorithm (a node per rank: ring, recursive
+    /// doubling; two nodes of two or three: hierarchical), where every rank reduces
+    /// its own share and then receives the others'.
+    func testEveryCompressorGivesEveryRankTheSameBitsThroughEveryAlgorithm() {
+        for (ranks, nodeSize, algorithm) in [(3, 1, AllreduceAlgorithm.ring), (5, 1, .recursiveDoubling), (5, 2, .hierarchical),
+                                             (4, 2, .hierarchical)] {
+            for (name, compression) in Self.compressors {
+                var harness = HookHarness(ranks: ranks, shapes: Self.shapes)
+                harness.nodeSize = nodeSize
+                harness.algorithm = algorithm
+                let records = harness.run(steps: 2, hook: hookFactory(compression), gradient: pseudoRandomGradient)
+                for step in 0..<2 {
+                    for rank in 1..<ranks {
+                        XCTAssertEqual(records[rank][step].output.map(\.bitPattern), records[0][step].output.map(\.bitPattern),
+                                       "\(name), \(algorithm) at \(ranks) ranks, step \(step + 1)")
+                    }
+                }
+            }
+        }
+    }
+
     /// What must hold of each compressor's first step against the exact mean.
     func testEachCompressorIsAsCloseToTheMeanAsItsFormatAllows() {
         let ranks = 3, harness = HookHarness(ranks: ranks, shapes: Self.shapes)
@@ -94,7 +115,8 @@ final class CompressionHookTests: XCTestCase {
     /// exactly, from a random start, in one step.
     func testAnExactlyRankRMeanIsReducedExactly() {
         for rank in [1, 2, 4] {
-            let ranks = 3, rows = 20, columns = 9
+            // Large enough that every rank asked for is worth compressing: 1,200 ≥ 2 · 70 · 4.
+            let ranks = 3, rows = 40, columns = 30
             let harness = HookHarness(ranks: ranks, shapes: [[rows, columns]])
             @Sendable func factor(_ seed: Int, _ i: Int) -> Float { pseudoRandomGradient(seed, 0, i) }
             let gradient: @Sendable (Int, Int, Int) -> Float = { r, _, index in
