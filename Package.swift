@@ -104,7 +104,7 @@ let package = Package(
         .testTarget(name: "GradientCompressionTests", dependencies: ["GradientCompression", "CommunicationHooks", "DataParallel", "ChorusTesting"]),
         .testTarget(name: "PipelineParallelTests", dependencies: ["PipelineParallel", "DataParallel", "ChorusTesting"]),
         .testTarget(name: "ChorusMPITests", dependencies: ["ChorusMPI"]),
-        .testTarget(name: "ChorusCLITests", dependencies: ["ChorusCLI", "ChorusTesting"]),
+        .testTarget(name: "ChorusCLITests", dependencies: ["ChorusCLI", "GradientCompression", "ChorusTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -31,40 +31,55 @@ public struct CompressionOptions: ParsableArguments {
     public func compression(seed: UInt64) throws -> Compression {
         let parts = compress.split(separator: ":", maxSplits: 1).map(String.init)
         let method = parts.first ?? "", argument = parts.count == 2 ? parts[1] : nil
-        func noArgument(_ result: Compression) throws -> Compression {
-            guard argument == nil else { throw ValidationError("--compress \(method) takes no argument (got \(compress))") }
-            return result
-        }
+        try refuseSettingsThatDoNotApply(to: method)
         switch method {
-        case "none": return try noArgument(.none)
-        case "fp16": return try noArgument(.float16)
-        case "bf16": return try noArgument(.bfloat16)
-        case "powersgd":
-            guard let argument, let rank = Int(argument), (1...Self.largestRank).contains(rank) else {
-                throw ValidationError("--compress powersgd needs a rank from 1 to \(Self.largestRank), as powersgd:2 (got \(compress))")
-            }
-            guard powersgdMinRatio.isFinite, powersgdMinRatio >= 1 else {
-                throw ValidationError("--powersgd-min-ratio must be a number of at least 1 (got \(powersgdMinRatio))")
-            }
-            if let powersgdStartStep, powersgdStartStep < 0 {
-                throw ValidationError("--powersgd-start-step must be at least 0 (got \(powersgdStartStep))")
-            }
-            var settings = PowerSGDSettings(rank: rank)
-            settings.minCompressionRatio = powersgdMinRatio
-            settings.start = powersgdStartStep.map { .afterStep($0) } ?? Self.defaultStart
-            settings.warmStart = !noWarmStart
-            settings.errorFeedback = !noErrorFeedback
-            settings.seed = seed
-            return .powerSGD(settings)
-        case "topk":
-            guard let argument, let fraction = Double(argument), fraction > 0, fraction <= 1 else {
-                throw ValidationError("--compress topk needs a fraction in (0, 1], as topk:0.01 (got \(compress))")
-            }
-            var settings = TopKSettings(fraction: fraction)
-            settings.errorFeedback = !noErrorFeedback
-            return .topK(settings)
+        case "none", "fp16", "bf16":
+            guard argument == nil else { throw ValidationError("--compress \(method) takes no argument (got \(compress))") }
+            return method == "none" ? .none : method == "fp16" ? .float16 : .bfloat16
+        case "powersgd": return try powerSGD(rank: argument, seed: seed)
+        case "topk": return try topK(fraction: argument)
         default:
             throw ValidationError("--compress must be none, fp16, bf16, powersgd:R or topk:F (got \(compress))")
+        }
+    }
+
+    private func powerSGD(rank argument: String?, seed: UInt64) throws -> Compression {
+        guard let argument, let rank = Int(argument), (1...Self.largestRank).contains(rank) else {
+            throw ValidationError("--compress powersgd needs a rank from 1 to \(Self.largestRank), as powersgd:2 (got \(compress))")
+        }
+        guard powersgdMinRatio.isFinite, powersgdMinRatio >= 1 else {
+            throw ValidationError("--powersgd-min-ratio must be a number of at least 1 (got \(powersgdMinRatio))")
+        }
+        if let powersgdStartStep, powersgdStartStep < 0 {
+            throw ValidationError("--powersgd-start-step must be at least 0 (got \(powersgdStartStep))")
+        }
+        var settings = PowerSGDSettings(rank: rank)
+        settings.minCompressionRatio = powersgdMinRatio
+        settings.start = powersgdStartStep.map { .afterStep($0) } ?? Self.defaultStart
+        settings.warmStart = !noWarmStart
+        settings.errorFeedback = !noErrorFeedback
+        settings.seed = seed
+        return .powerSGD(settings)
+    }
+
+    private func topK(fraction argument: String?) throws -> Compression {
+        guard let argument, let fraction = Double(argument), fraction > 0, fraction <= 1 else {
+            throw ValidationError("--compress topk needs a fraction in (0, 1], as topk:0.01 (got \(compress))")
+        }
+        var settings = TopKSettings(fraction: fraction)
+        settings.errorFeedback = !noErrorFeedback
+        return .topK(settings)
+    }
+
+    /// A PowerSGD or top-k setting given with another method would silently do nothing.
+    private func refuseSettingsThatDoNotApply(to method: String) throws {
+        let powerSGDOnly = [("--powersgd-min-ratio", powersgdMinRatio != PowerSGDSettings(rank: 1).minCompressionRatio),
+                            ("--powersgd-start-step", powersgdStartStep != nil), ("--no-warm-start", noWarmStart)]
+        for (flag, given) in powerSGDOnly where given && method != "powersgd" {
+            throw ValidationError("\(flag) applies to --compress powersgd:R only (got --compress \(compress))")
+        }
+        if noErrorFeedback && method != "powersgd" && method != "topk" {
+            throw ValidationError("--no-error-feedback applies to --compress powersgd:R and topk:F only (got --compress \(compress))")
         }
     }
 

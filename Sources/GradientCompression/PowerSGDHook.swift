@@ -44,11 +44,14 @@ final class PowerSGDHook: CommunicationHook {
     let settings: PowerSGDSettings
     /// Steps whose buckets this hook has seen (PyTorch's `state.iter`), checkpointed.
     private var steps = 0
-    private var buckets: [Int: BucketState] = [:]
+    private var buckets: [Int: PowerSGDBucket] = [:]
     /// State restored from a checkpoint, applied when its bucket is first seen.
-    private var restored: [String: [Float]] = [:]
+    private var restored = RestoredBucketState()
 
     init(_ settings: PowerSGDSettings) {
+        // fatalError, not precondition: a release build keeps its message.
+        if settings.rank < 1 { fatalError("PowerSGD needs a rank of at least 1, got \(settings.rank)") }
+        if !settings.minCompressionRatio.isFinite { fatalError("PowerSGD needs a finite minimum compression ratio") }
         self.settings = settings
     }
 
@@ -88,18 +91,18 @@ final class PowerSGDHook: CommunicationHook {
 
     // MARK: One bucket
 
-    private func compressAndReduce(_ bucket: GradientBucket, _ state: BucketState, _ context: HookContext) {
+    private func compressAndReduce(_ bucket: GradientBucket, _ state: PowerSGDBucket, _ context: HookContext) {
         let gradients = bucket.gradients, algorithm = context.algorithm, allreducer = context.allreducer
         context.compressing(bucket) {
             if settings.errorFeedback { state.addResidual(to: gradients) }
             if !settings.warmStart || !state.hasQ { state.drawQ(seed: settings.seed, bucket: bucket.index, step: steps) }
             state.computeP(from: gradients)
         }
-        state.first.withUnsafeMutableBufferPointer { allreducer.allreduce($0, .sum, algorithm: algorithm) }
+        state.pAndUncompressed.withUnsafeMutableBufferPointer { allreducer.allreduce($0, .sum, algorithm: algorithm) }
         // Every rank holds the same P: the same verdict on it everywhere.
-        guard state.first.allSatisfy(\.isFinite) else {
+        guard state.pAndUncompressed.allSatisfy(\.isFinite) else {
             for i in 0..<gradients.count { gradients[i] = .nan }
-            context.sent(payloadBytes: state.first.count * MemoryLayout<Float>.stride)
+            context.sent(payloadBytes: state.pAndUncompressed.count * MemoryLayout<Float>.stride)
             return
         }
         context.compressing(bucket) { state.computeLocalQ(from: gradients) }
@@ -107,7 +110,7 @@ final class PowerSGDHook: CommunicationHook {
         if !state.q.isEmpty {
             state.q.withUnsafeMutableBufferPointer { allreducer.allreduce($0, .average, algorithm: algorithm) }
         }
-        context.sent(payloadBytes: (state.first.count + state.q.count) * MemoryLayout<Float>.stride)
+        context.sent(payloadBytes: (state.pAndUncompressed.count + state.q.count) * MemoryLayout<Float>.stride)
         // Q̄ can overflow where P did not; then the next step draws a fresh Q.
         guard state.q.allSatisfy(\.isFinite) else {
             for i in 0..<gradients.count { gradients[i] = .nan }
@@ -122,27 +125,18 @@ final class PowerSGDHook: CommunicationHook {
 
     // MARK: State
 
-    private func state(for bucket: GradientBucket) -> BucketState {
+    private func state(for bucket: GradientBucket) -> PowerSGDBucket {
         if let state = buckets[bucket.index] { return state }
         let layout = PowerSGDLayout(tensors: bucket.tensors, bucketOffset: bucket.offset, count: bucket.gradients.count,
                                     settings: settings)
-        let state = BucketState(layout: layout, count: bucket.gradients.count, errorFeedback: settings.errorFeedback)
-        if let residual = restored.removeValue(forKey: "residual.\(bucket.index)") {
-            if residual.count != state.residual.count { fatalError(restoredSizeMismatch("residual", bucket.index)) }
-            state.residual = residual
-        }
-        if let q = restored.removeValue(forKey: "q.\(bucket.index)") {
-            if q.count != state.q.count { fatalError(restoredSizeMismatch("Q", bucket.index)) }
+        let state = PowerSGDBucket(layout: layout, count: bucket.gradients.count, errorFeedback: settings.errorFeedback)
+        if let residual = restored.take("residual.\(bucket.index)", count: state.residual.count) { state.residual = residual }
+        if let q = restored.take("q.\(bucket.index)", count: state.q.count) {
             state.q = q
             state.hasQ = true
         }
         buckets[bucket.index] = state
         return state
-    }
-
-    private func restoredSizeMismatch(_ what: String, _ bucket: Int) -> String {
-        "the checkpoint's PowerSGD \(what) of gradient bucket \(bucket) does not fit this model's bucket; "
-            + "resume with the model, bucket cap and compression of the run that wrote it"
     }
 
     var state: [String: [Float]] {
@@ -152,7 +146,7 @@ final class PowerSGDHook: CommunicationHook {
             if settings.warmStart && bucket.hasQ { state["q.\(index)"] = bucket.q }
         }
         // Restored entries of buckets not seen yet stay part of the state.
-        return state.merging(restored) { own, _ in own }
+        return state.merging(restored.unclaimed) { own, _ in own }
     }
 
     var keepsBucketState: Bool { true }
@@ -163,7 +157,7 @@ final class PowerSGDHook: CommunicationHook {
         }
         steps = Int(counter[0]) | Int(counter[1]) << 24
         buckets = [:]
-        restored = state.filter { $0.key != "steps" }
+        restored = RestoredBucketState(state.filter { $0.key != "steps" })
     }
 }
 
@@ -181,8 +175,8 @@ struct PowerSGDLayout {
         let offset: Int
         let rows: Int
         let columns: Int
-        /// min(rows, columns, R).
-        let rank: Int
+        /// R' = min(rows, columns, R).
+        let approximationRank: Int
         /// Offsets of its P (rows × rank) and Q (columns × rank).
         let pOffset: Int
         let qOffset: Int
@@ -202,10 +196,11 @@ struct PowerSGDLayout {
             if offset > covered { addUncompressed(covered..<offset) }
             let rows = slot.shape.first ?? 1, columns = slot.shape.count >= 2 ? slot.count / max(rows, 1) : 1
             let rank = min(rows, columns, settings.rank)
-            let worthIt = slot.shape.count >= 2 && rank > 0
+            let shrinksEnough = slot.shape.count >= 2 && rank > 0
                 && Double(rows * columns) >= settings.minCompressionRatio * Double((rows + columns) * rank)
-            if worthIt {
-                compressed.append(Tensor(offset: offset, rows: rows, columns: columns, rank: rank, pOffset: pCount, qOffset: qCount))
+            if shrinksEnough {
+                compressed.append(Tensor(offset: offset, rows: rows, columns: columns, approximationRank: rank, pOffset: pCount,
+                                         qOffset: qCount))
                 pCount += rows * rank
                 qCount += columns * rank
             } else {
@@ -228,7 +223,7 @@ struct PowerSGDLayout {
 }
 
 /// One bucket's buffers, kept across steps, and the steps of the algorithm on them.
-final class BucketState {
+final class PowerSGDBucket {
     let layout: PowerSGDLayout
     /// Error feedback, one value per bucket element (zero where uncompressed).
     var residual: [Float]
@@ -236,15 +231,15 @@ final class BucketState {
     var q: [Float]
     var localQ: [Float]
     var hasQ = false
-    /// The first all-reduce's buffer: uncompressed values, then every P.
-    var first: [Float]
+    /// The first all-reduce's buffer: the uncompressed values, then every P.
+    var pAndUncompressed: [Float]
 
     init(layout: PowerSGDLayout, count: Int, errorFeedback: Bool) {
         self.layout = layout
         residual = [Float](repeating: 0, count: errorFeedback ? count : 0)
         q = [Float](repeating: 0, count: layout.qCount)
         localQ = q
-        first = [Float](repeating: 0, count: layout.uncompressedCount + layout.pCount)
+        pAndUncompressed = [Float](repeating: 0, count: layout.uncompressedCount + layout.pCount)
     }
 
     /// A fresh Gaussian Q, the same on every rank: seeded by the run's seed, the
@@ -260,16 +255,16 @@ final class BucketState {
         for i in 0..<gradients.count { gradients[i] += residual[i] }
     }
 
-    /// `first` = [uncompressed values | P_t = M_t Q_t for every compressed tensor].
+    /// `pAndUncompressed` = [uncompressed values | P_t = M_t Q_t for every compressed tensor].
     func computeP(from gradients: UnsafeMutableBufferPointer<Float>) {
         var cursor = 0
         for range in layout.uncompressed {
-            for i in range { first[cursor] = gradients[i]; cursor += 1 }
+            for i in range { pAndUncompressed[cursor] = gradients[i]; cursor += 1 }
         }
-        first.withUnsafeMutableBufferPointer { first in
+        pAndUncompressed.withUnsafeMutableBufferPointer { buffer in
             q.withUnsafeBufferPointer { q in
                 for t in layout.compressed {
-                    BLAS.gemm(gradients.baseAddress! + t.offset, q.baseAddress! + t.qOffset, p(t, first), m: t.rows, n: t.rank, k: t.columns)
+                    BLAS.gemm(gradients.baseAddress! + t.offset, q.baseAddress! + t.qOffset, p(t, buffer), m: t.rows, n: t.approximationRank, k: t.columns)
                 }
             }
         }
@@ -278,14 +273,14 @@ final class BucketState {
     /// P̂_t = orthonormal columns of the summed P_t; Q_r,t = M_t^T P̂_t, into `localQ`
     /// and `q` (which the all-reduce then averages).
     func computeLocalQ(from gradients: UnsafeMutableBufferPointer<Float>) {
-        first.withUnsafeMutableBufferPointer { first in
+        pAndUncompressed.withUnsafeMutableBufferPointer { buffer in
             for t in layout.compressed {
-                orthogonalizeColumns(UnsafeMutableBufferPointer(start: p(t, first), count: t.rows * t.rank), rows: t.rows, columns: t.rank)
+                orthogonalizeColumns(UnsafeMutableBufferPointer(start: p(t, buffer), count: t.rows * t.approximationRank), rows: t.rows, columns: t.approximationRank)
             }
             localQ.withUnsafeMutableBufferPointer { q in
                 for t in layout.compressed {
-                    BLAS.gemm(gradients.baseAddress! + t.offset, transposeA: true, p(t, first), q.baseAddress! + t.qOffset,
-                              m: t.columns, n: t.rank, k: t.rows)
+                    BLAS.gemm(gradients.baseAddress! + t.offset, transposeA: true, p(t, buffer), q.baseAddress! + t.qOffset,
+                              m: t.columns, n: t.approximationRank, k: t.rows)
                 }
             }
         }
@@ -295,15 +290,15 @@ final class BucketState {
     /// e_r = M_r − P̂ Q_r^T for compressed tensors, zero for the others: before the
     /// bucket's M_r is overwritten.
     func keepResidual(of gradients: UnsafeMutableBufferPointer<Float>) {
-        first.withUnsafeMutableBufferPointer { first in
+        pAndUncompressed.withUnsafeMutableBufferPointer { buffer in
             residual.withUnsafeMutableBufferPointer { residual in
                 localQ.withUnsafeBufferPointer { q in
                     for range in layout.uncompressed { for i in range { residual[i] = 0 } }
                     for t in layout.compressed {
                         let matrix = residual.baseAddress! + t.offset
                         matrix.update(from: gradients.baseAddress! + t.offset, count: t.rows * t.columns)
-                        BLAS.gemm(p(t, first), q.baseAddress! + t.qOffset, transposeB: true, matrix,
-                                  m: t.rows, n: t.columns, k: t.rank, alpha: -1, beta: 1)
+                        BLAS.gemm(p(t, buffer), q.baseAddress! + t.qOffset, transposeB: true, matrix,
+                                  m: t.rows, n: t.columns, k: t.approximationRank, alpha: -1, beta: 1)
                     }
                 }
             }
@@ -312,23 +307,23 @@ final class BucketState {
 
     /// gradient_t = P̂_t Q̄_t^T; uncompressed tensors: their sum over `ranks`, averaged.
     func decompress(into gradients: UnsafeMutableBufferPointer<Float>, ranks: Int) {
-        first.withUnsafeMutableBufferPointer { first in
+        pAndUncompressed.withUnsafeMutableBufferPointer { buffer in
             q.withUnsafeBufferPointer { q in
                 for t in layout.compressed {
-                    BLAS.gemm(p(t, first), q.baseAddress! + t.qOffset, transposeB: true, gradients.baseAddress! + t.offset,
-                              m: t.rows, n: t.columns, k: t.rank)
+                    BLAS.gemm(p(t, buffer), q.baseAddress! + t.qOffset, transposeB: true, gradients.baseAddress! + t.offset,
+                              m: t.rows, n: t.columns, k: t.approximationRank)
                 }
             }
             let scale = 1 / Float(ranks)
             var cursor = 0
             for range in layout.uncompressed {
-                for i in range { gradients[i] = first[cursor] * scale; cursor += 1 }
+                for i in range { gradients[i] = buffer[cursor] * scale; cursor += 1 }
             }
         }
     }
 
-    /// Where tensor t's P lives in `first`.
-    private func p(_ t: PowerSGDLayout.Tensor, _ first: UnsafeMutableBufferPointer<Float>) -> UnsafeMutablePointer<Float> {
-        first.baseAddress! + layout.uncompressedCount + t.pOffset
+    /// Where tensor t's P lives in `pAndUncompressed` (bound as `buffer`).
+    private func p(_ t: PowerSGDLayout.Tensor, _ buffer: UnsafeMutableBufferPointer<Float>) -> UnsafeMutablePointer<Float> {
+        buffer.baseAddress! + layout.uncompressedCount + t.pOffset
     }
 }

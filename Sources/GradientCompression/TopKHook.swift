@@ -25,10 +25,13 @@ final class TopKHook: CommunicationHook {
     let settings: TopKSettings
     /// Error feedback per bucket, kept across steps (checkpointed).
     private var residuals: [Int: [Float]] = [:]
-    private var restored: [String: [Float]] = [:]
+    private var restored = RestoredBucketState()
+    /// Every rank's (index, value bits) pairs of the bucket being communicated.
     private var pairs: [Int32] = []
 
     init(_ settings: TopKSettings) {
+        // fatalError, not precondition: a release build keeps its message.
+        if !(settings.fraction > 0 && settings.fraction <= 1) { fatalError("top-k needs a fraction in (0, 1], got \(settings.fraction)") }
         self.settings = settings
     }
 
@@ -37,71 +40,73 @@ final class TopKHook: CommunicationHook {
     }
 
     /// Entries each rank sends from a bucket of `count`.
-    static func kept(_ count: Int, fraction: Double) -> Int {
+    static func entriesSent(from count: Int, fraction: Double) -> Int {
         count == 0 ? 0 : min(count, max(1, Int((fraction * Double(count)).rounded(.up))))
     }
 
     func communicate(_ bucket: GradientBucket, _ context: HookContext) {
-        let n = bucket.gradients.count, gradients = bucket.gradients
-        let k = Self.kept(n, fraction: settings.fraction)
+        let k = Self.entriesSent(from: bucket.gradients.count, fraction: settings.fraction)
         guard k > 0 else { return }
-        let p = context.communicator.size, rank = context.communicator.rank
+        let p = context.communicator.size
         if pairs.count < 2 * k * p { pairs = [Int32](repeating: 0, count: 2 * k * p) }
         // Taken out of the table, so updating it in place copies nothing.
         var residual = takeResidual(for: bucket)
         var chosen: [Int] = []
         context.compressing(bucket) {
-            if settings.errorFeedback {
-                for i in 0..<n { gradients[i] += residual[i] }
-            }
-            chosen = largestMagnitudes(UnsafeBufferPointer(gradients), count: k)
-            let own = 2 * k * rank
-            for (j, i) in chosen.enumerated() {
-                pairs[own + 2 * j] = Int32(i)
-                pairs[own + 2 * j + 1] = Int32(bitPattern: gradients[i].bitPattern)
-            }
+            chosen = selectLargest(bucket.gradients, adding: residual, count: k, rank: context.communicator.rank)
         }
         pairs.withUnsafeMutableBufferPointer { all in
             ringAllgather(UnsafeMutableBufferPointer(rebasing: all[0..<(2 * k * p)]), over: context.communicator)
         }
         context.sent(payloadBytes: 2 * k * MemoryLayout<Int32>.stride)
         context.decompressing(bucket) {
-            // Every rank gathered the same pairs: the same verdict everywhere.
-            let finite = (0..<(k * p)).allSatisfy { Float(bitPattern: UInt32(bitPattern: pairs[2 * $0 + 1])).isFinite }
-            // Otherwise the residual stays as it was (only the gradients held the sum).
+            // Every rank gathered the same pairs: the same verdict everywhere. If some
+            // value is not finite the residual stays as it was (only the gradients held the sum).
+            let finite = (0..<(k * p)).allSatisfy { value(at: $0).isFinite }
             if settings.errorFeedback && finite {
-                for i in 0..<n { residual[i] = gradients[i] }
+                for i in 0..<bucket.gradients.count { residual[i] = bucket.gradients[i] }
                 for i in chosen { residual[i] = 0 }
             }
-            for i in 0..<n { gradients[i] = 0 }
-            for r in 0..<p {
-                for j in 0..<k {
-                    let index = Int(pairs[2 * (r * k + j)])
-                    gradients[index] += Float(bitPattern: UInt32(bitPattern: pairs[2 * (r * k + j) + 1]))
-                }
-            }
-            let scale = 1 / Float(p)
-            for i in 0..<n { gradients[i] *= scale }
+            sumGathered(into: bucket.gradients, pairsPerRank: k, ranks: p)
         }
         if settings.errorFeedback { residuals[bucket.index] = residual }
     }
 
+    /// v = gradients + residual, in place; this rank's k largest |v| into its slot of
+    /// `pairs`. Returns their indices.
+    private func selectLargest(_ gradients: UnsafeMutableBufferPointer<Float>, adding residual: [Float], count k: Int,
+                               rank: Int) -> [Int] {
+        if settings.errorFeedback {
+            for i in 0..<gradients.count { gradients[i] += residual[i] }
+        }
+        let chosen = largestMagnitudes(UnsafeBufferPointer(gradients), count: k)
+        let own = 2 * k * rank
+        for (j, i) in chosen.enumerated() {
+            pairs[own + 2 * j] = Int32(i)
+            pairs[own + 2 * j + 1] = Int32(bitPattern: gradients[i].bitPattern)
+        }
+        return chosen
+    }
+
+    /// gradients = (1/p) Σ_r rank r's pairs, added in rank order: the same bits on every rank.
+    private func sumGathered(into gradients: UnsafeMutableBufferPointer<Float>, pairsPerRank k: Int, ranks p: Int) {
+        for i in 0..<gradients.count { gradients[i] = 0 }
+        for pair in 0..<(k * p) { gradients[Int(pairs[2 * pair])] += value(at: pair) }
+        let scale = 1 / Float(p)
+        for i in 0..<gradients.count { gradients[i] *= scale }
+    }
+
+    private func value(at pair: Int) -> Float { Float(bitPattern: UInt32(bitPattern: pairs[2 * pair + 1])) }
+
     private func takeResidual(for bucket: GradientBucket) -> [Float] {
         let n = bucket.gradients.count
         guard settings.errorFeedback else { return [] }
-        if let residual = residuals.removeValue(forKey: bucket.index) { return residual }
-        if let residual = restored.removeValue(forKey: "residual.\(bucket.index)") {
-            if residual.count != n {
-                fatalError("the checkpoint's top-k residual of gradient bucket \(bucket.index) does not fit this model's bucket; "
-                           + "resume with the model, bucket cap and compression of the run that wrote it")
-            }
-            return residual
-        }
-        return [Float](repeating: 0, count: n)
+        return residuals.removeValue(forKey: bucket.index) ?? restored.take("residual.\(bucket.index)", count: n)
+            ?? [Float](repeating: 0, count: n)
     }
 
     var state: [String: [Float]] {
-        var state = restored
+        var state = restored.unclaimed
         for (index, residual) in residuals { state["residual.\(index)"] = residual }
         return state
     }
@@ -110,6 +115,6 @@ final class TopKHook: CommunicationHook {
 
     func restore(_ state: [String: [Float]]) throws {
         residuals = [:]
-        restored = state
+        restored = RestoredBucketState(state)
     }
 }

@@ -1,5 +1,6 @@
 import ChorusCLI
 import ChorusTesting
+import GradientCompression
 import Communication
 import Foundation
 import Persistence
@@ -52,6 +53,46 @@ final class CommandLineTests: XCTestCase {
         }
         let pipe = execute(PipeTrain.self, ranks: 1) { _ in ["--batch-size", "10", "--microbatches", "4"] }[0]
         XCTAssertTrue(pipe.error?.contains("--batch-size 10 is not divisible by --microbatches 4") ?? false, "\(pipe)")
+    }
+
+    func testCompressionFlagsAreCheckedAndNameThemselves() {
+        let cases: [([String], String)] = [
+            (["--compress", "zip"], "--compress must be none, fp16, bf16, powersgd:R or topk:F (got zip)"),
+            (["--compress", "powersgd"], "--compress powersgd needs a rank from 1 to 64"),
+            (["--compress", "powersgd:65"], "--compress powersgd needs a rank from 1 to 64"),
+            (["--compress", "topk:0"], "--compress topk needs a fraction in (0, 1]"),
+            (["--compress", "bf16:3"], "--compress bf16 takes no argument"),
+            (["--compress", "fp16", "--no-warm-start"], "--no-warm-start applies to --compress powersgd:R only"),
+            (["--compress", "topk:0.1", "--powersgd-start-step", "3"], "--powersgd-start-step applies to --compress powersgd:R only"),
+            (["--compress", "fp16", "--no-error-feedback"], "--no-error-feedback applies to --compress powersgd:R and topk:F only"),
+            (["--compress", "powersgd:2", "--powersgd-min-ratio", "0.5"], "--powersgd-min-ratio must be a number of at least 1"),
+            (["--compress", "bf16", "--allreduce", "mpi"], "MPI_Allreduce cannot add 16-bit floats"),
+        ]
+        for (arguments, message) in cases {
+            let outcome = execute(DDPTrain.self, ranks: 1) { _ in arguments }[0]
+            XCTAssertEqual(outcome.exitCode, 64, "\(arguments)")
+            XCTAssertTrue(outcome.error?.contains(message) ?? false, "\(arguments): \(outcome.error ?? "no message")")
+        }
+        let parsed = try! CompressionOptions.parse(["--compress", "powersgd:4", "--powersgd-start-step", "3", "--no-warm-start"])
+        guard case .powerSGD(let settings) = try! parsed.compression(seed: 9) else { return XCTFail("not PowerSGD") }
+        XCTAssertEqual(settings.rank, 4)
+        XCTAssertEqual(settings.start, .afterStep(3))
+        XCTAssertFalse(settings.warmStart)
+        XCTAssertTrue(settings.errorFeedback)
+        XCTAssertEqual(settings.seed, 9)
+        let defaults = try! CompressionOptions.parse(["--compress", "powersgd:2"])
+        guard case .powerSGD(let standard) = try! defaults.compression(seed: 0) else { return XCTFail("not PowerSGD") }
+        XCTAssertEqual(standard.start, .afterFraction(0.1), "the command line warms up for 10% of the run")
+        XCTAssertEqual(try! CompressionOptions.parse(["--compress", "topk:0.25"]).compression(seed: 0), .topK(TopKSettings(fraction: 0.25)))
+    }
+
+    func testRanksStartedWithDifferentCompressionStopNamingTheFlag() {
+        let outcomes = execute(DDPTrain.self, ranks: 2) { rank in
+            ["--dataset", "synthetic", "--steps", "2", "--timeout", "0", "--compress", rank == 0 ? "fp16" : "bf16"]
+        }
+        XCTAssertEqual(outcomes.map(\.exitCode), [1, 1])
+        XCTAssertTrue(outcomes[0].error?.contains("ranks disagree on --compress and its settings: rank 0 has fp16, rank 1 has bf16") ?? false,
+                      "\(outcomes[0])")
     }
 
     func testHelpListsTheFlagsOnceAndSucceeds() {

@@ -213,7 +213,7 @@ bytes_sent() { grep -o '"bytes_sent_per_step" *: *[0-9.e+]*' "$1" | grep -o '[0-
 for method_and_most in none:1 fp16:0.55 bf16:0.55 powersgd:2:0.2 topk:0.01:0.1; do
   method=${method_and_most%:*} most=${method_and_most##*:}
   run "mlp 3 ranks --compress $method, a node per rank" 300 $MPIRUN -n 3 "$BIN/ddp-train" --model mlp --hidden 256,64 --steps 12 \
-    --batch-size 8 --seed 3 --threads 1 --ranks-per-node 1 --compress "$method" --powersgd-start-step 0 \
+    --batch-size 8 --seed 3 --threads 1 --ranks-per-node 1 --compress "$method" $([ "${method%%:*}" = powersgd ] && echo --powersgd-start-step 0) \
     --metrics-json "$WORK/compress-$method.json"
   [ "$method" = none ] && continue
   run "--compress $method sends at most ${most}x the uncompressed run's bytes" 30 bash -c \
@@ -221,6 +221,10 @@ for method_and_most in none:1 fp16:0.55 bf16:0.55 powersgd:2:0.2 topk:0.01:0.1; 
   run "--compress $method: metrics name the compression and its cost" 30 $MPIRUN -n 1 "$BIN/chorus-mpi-tests" \
     check-metrics "$WORK/compress-$method.json" compression_ratio compress_seconds decompress_seconds payload_bytes_per_step
 done
+run "PowerSGD's trace has compress and decompress slices inside the buckets' all-reduces" 120 bash -c \
+  "$MPIRUN -n 2 $BIN/ddp-train --model lenet --dataset synthetic --steps 4 --threads 1 --compress powersgd:2 --powersgd-start-step 0 \
+     --trace $WORK/compress-trace.json >/dev/null && grep -q '\"compress bucket 0\"' $WORK/compress-trace.json \
+     && grep -q '\"decompress bucket 0\"' $WORK/compress-trace.json"
 powersgd_run=(--model lenet --steps 40 --batch-size 16 --threads 1 --log-every 10 --seed 4 --compress powersgd:2 --powersgd-start-step 5)
 run "PowerSGD 2 ranks, 40 steps uninterrupted" 120 $MPIRUN -n 2 "$BIN/ddp-train" "${powersgd_run[@]}" --save-model "$WORK/psgd-full.safetensors"
 expect_failure "PowerSGD: rank 1 dies at step 25 (checkpoints every 10)" "injected fault at step 25" \
