@@ -29,7 +29,7 @@ public struct CompressionOptions: ParsableArguments {
 
     /// What the flags ask for, in the library's terms.
     public func compression(seed: UInt64) throws -> Compression {
-        let parts = compress.split(separator: ":", maxSplits: 1).map(String.init)
+        let parts = compress.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         let method = parts.first ?? "", argument = parts.count == 2 ? parts[1] : nil
         try refuseSettingsThatDoNotApply(to: method)
         switch method {

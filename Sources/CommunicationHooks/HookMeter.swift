@@ -25,12 +25,15 @@ public final class HookMeter: @unchecked Sendable {
 
 extension HookMeter {
     /// The meter's figures as metrics: means over `group`'s ranks per communicating
-    /// step, with `bytesSent` the messages this rank sent for its gradients.
+    /// step, with `bytesSent` the messages this rank sent for its gradients (ranks can
+    /// differ: a pipeline's stages hold different layers), and the ratio of all
+    /// ranks' gradient bytes to all their payload.
     public func report(into metrics: inout Metrics, bytesSent: Int, steps: Int, over group: any Communicator) {
         let steps = Double(max(steps, 1)), ranks = Double(group.size)
+        let payload = group.allreduce(Double(payloadBytes), op: .sum), gradients = group.allreduce(Double(gradientBytes), op: .sum)
         metrics["bytes_sent_per_step"] = group.allreduce(Double(bytesSent), op: .sum) / ranks / steps
-        metrics["payload_bytes_per_step"] = Double(payloadBytes) / steps
-        metrics["compression_ratio"] = compressionRatio
+        metrics["payload_bytes_per_step"] = payload / ranks / steps
+        metrics["compression_ratio"] = payload > 0 ? gradients / payload : 1
         metrics["compress_seconds"] = group.allreduce(compressSeconds, op: .sum) / ranks
         metrics["decompress_seconds"] = group.allreduce(decompressSeconds, op: .sum) / ranks
     }

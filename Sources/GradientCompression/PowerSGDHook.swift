@@ -140,7 +140,9 @@ final class PowerSGDHook: CommunicationHook {
     }
 
     var state: [String: [Float]] {
-        var state: [String: [Float]] = ["steps": [Float(steps & 0xFF_FFFF), Float(steps >> 24)]]
+        var state: [String: [Float]] = ["steps": Self.encode(steps)]
+        // The start as this run resolved it: a resumed run keeps it, even with another length.
+        if let lastAveragedStep { state["last_averaged_step"] = Self.encode(lastAveragedStep) }
         for (index, bucket) in buckets {
             if settings.errorFeedback { state["residual.\(index)"] = bucket.residual }
             if settings.warmStart && bucket.hasQ { state["q.\(index)"] = bucket.q }
@@ -155,10 +157,16 @@ final class PowerSGDHook: CommunicationHook {
         guard let counter = state["steps"], counter.count == 2 else {
             throw PowerSGDStateMissing()
         }
-        steps = Int(counter[0]) | Int(counter[1]) << 24
+        steps = Self.decode(counter)
+        if let start = state["last_averaged_step"], start.count == 2 { lastAveragedStep = Self.decode(start) }
         buckets = [:]
-        restored = RestoredBucketState(state.filter { $0.key != "steps" })
+        restored = RestoredBucketState(state.filter { $0.key != "steps" && $0.key != "last_averaged_step" })
     }
+
+    /// A count as two floats of 24 bits each, exact, and finite (checkpoints refuse
+    /// non-finite tensors, which raw bit patterns could be).
+    private static func encode(_ count: Int) -> [Float] { [Float(count & 0xFF_FFFF), Float(count >> 24)] }
+    private static func decode(_ halves: [Float]) -> Int { Int(halves[0]) | Int(halves[1]) << 24 }
 }
 
 /// A checkpoint without PowerSGD's state resumed with PowerSGD.

@@ -62,6 +62,7 @@ final class CommandLineTests: XCTestCase {
             (["--compress", "powersgd:65"], "--compress powersgd needs a rank from 1 to 64"),
             (["--compress", "topk:0"], "--compress topk needs a fraction in (0, 1]"),
             (["--compress", "bf16:3"], "--compress bf16 takes no argument"),
+            (["--compress", "fp16:"], "--compress fp16 takes no argument"),
             (["--compress", "fp16", "--no-warm-start"], "--no-warm-start applies to --compress powersgd:R only"),
             (["--compress", "topk:0.1", "--powersgd-start-step", "3"], "--powersgd-start-step applies to --compress powersgd:R only"),
             (["--compress", "fp16", "--no-error-feedback"], "--no-error-feedback applies to --compress powersgd:R and topk:F only"),

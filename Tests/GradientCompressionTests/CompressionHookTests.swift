@@ -177,6 +177,21 @@ final class CompressionHookTests: XCTestCase {
         }
     }
 
+    /// A run resumed with another length keeps the start its checkpoint resolved:
+    /// compression that had begun does not stop for the new run's warm-up.
+    func testAResumedRunKeepsTheStartStepItsCheckpointResolved() {
+        var settings = PowerSGDSettings(rank: 2)
+        settings.start = .afterFraction(0.5)
+        let compression = Compression.powerSGD(settings)
+        let harness = HookHarness(ranks: 2, shapes: Self.shapes)
+        let first = harness.run(steps: 3, hook: { _ in let hook = compression.hook(); hook.prepare(totalSteps: 4); return hook },
+                                gradient: pseudoRandomGradient)
+        let longer = harness.run(steps: 1, hook: { _ in let hook = compression.hook(); hook.prepare(totalSteps: 100); return hook },
+                                 restoring: (0..<2).map { first[$0][2].state }, firstStep: 4, gradient: pseudoRandomGradient)
+        let plain = harness.run(steps: 1, hook: hookFactory(.none), firstStep: 4, gradient: pseudoRandomGradient)
+        XCTAssertNotEqual(longer[0][0].output, plain[0][0].output, "step 4 is compressed, as in the run that wrote the state")
+    }
+
     /// A NaN on one rank reaches every rank (so the gradient screen sees it) and
     /// leaves the residuals as they were, so the next step is clean again.
     func testANonFiniteGradientOnOneRankReachesEveryRankAndSparesTheResiduals() {

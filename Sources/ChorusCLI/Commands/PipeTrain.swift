@@ -77,7 +77,7 @@ public struct PipeTrain: MPICommand {
         let compressed = try compression.compression(seed: loop.seed)
         if compressed != .none && world.size / stages < 2 {
             throw ValidationError("--compress \(compression.compress) compresses the all-reduce across pipeline replicas; "
-                                  + "\(world.size) ranks with --stages \(stages) make one pipeline and nothing to all-reduce")
+                                  + "\(world.size) rank\(world.size == 1 ? "" : "s") with --stages \(stages) make one pipeline and nothing to all-reduce")
         }
         _ = try TrainingLoop(strategy: PipelineStrategy(options: options, communicator: world, hook: compressed.hook()),
                              options: loop, communicator: world).run()
