@@ -42,6 +42,9 @@ public enum CommandLineMessages {
             return failure.error.map(describe) ?? "\(failure)"
         case let gradient as NonFiniteGradient:
             return "\(gradient); lower --lr, or pass --skip-nonfinite to skip such steps"
+        case let overflow as Float16Overflow:
+            return describe(overflow.underlying) + "; with --compress fp16 a gradient above 65,504 overflows, and --compress bf16 "
+                + "keeps float32's range"
         case let accumulation as AccumulationExceedsEpoch:
             return "--accumulate \(accumulation.accumulate) needs \(accumulation.accumulate) global batches of "
                 + "\(accumulation.globalBatch) per epoch; \(accumulation.dataset) has \(accumulation.stepsPerEpoch)"

@@ -1,5 +1,7 @@
 import ArgumentParser
+import Coordination
 import GradientCompression
+import TrainingLoop
 
 /// Gradient compression flags of `ddp-train` (its buckets) and `pipe-train` (the
 /// all-reduce across replicas): `--compress` picks the hook, the others tune
@@ -88,4 +90,25 @@ public struct CompressionOptions: ParsableArguments {
 
     /// Beyond this the orthogonalisation's cost grows with R² and the bytes saved shrink.
     static let largestRank = 64
+}
+
+/// A gradient that stopped being finite in a run that narrows gradients to float16,
+/// whose largest value is 65,504: the likelier cause than the learning rate alone.
+struct Float16Overflow: Error {
+    let underlying: any Error
+
+    /// Runs `body`; under fp16 a non-finite gradient is reported with float16's range.
+    static func explaining<R>(_ compression: Compression, _ body: () throws -> R) throws -> R {
+        do {
+            return try body()
+        } catch where compression == .float16 && isNonFiniteGradient(error) {
+            throw Float16Overflow(underlying: error)
+        }
+    }
+
+    private static func isNonFiniteGradient(_ error: any Error) -> Bool {
+        if error is NonFiniteGradient { return true }
+        if let failure = error as? GroupFailure, let inner = failure.error { return isNonFiniteGradient(inner) }
+        return false
+    }
 }

@@ -87,6 +87,17 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(try! CompressionOptions.parse(["--compress", "topk:0.25"]).compression(seed: 0), .topK(TopKSettings(fraction: 0.25)))
     }
 
+    func testAnFp16OverflowNamesFloat16sRangeAndBf16() {
+        let run = ["--model", "mlp", "--hidden", "256,64", "--dataset", "synthetic", "--steps", "10", "--optimizer", "sgd", "--lr", "30",
+                   "--timeout", "0"]
+        let outcomes = execute(DDPTrain.self, ranks: 2) { _ in run + ["--compress", "fp16"] }
+        XCTAssertEqual(outcomes.map(\.exitCode), [1, 1])
+        XCTAssertTrue(outcomes[0].error?.contains("a gradient above 65,504 overflows, and --compress bf16 keeps float32's range") ?? false,
+                      "\(outcomes[0])")
+        let wide = execute(DDPTrain.self, ranks: 2) { _ in run + ["--compress", "bf16"] }
+        XCTAssertEqual(wide.map(\.exitCode), [0, 0], "bfloat16 has float32's range: \(wide[0])")
+    }
+
     func testRanksStartedWithDifferentCompressionStopNamingTheFlag() {
         let outcomes = execute(DDPTrain.self, ranks: 2) { rank in
             ["--dataset", "synthetic", "--steps", "2", "--timeout", "0", "--compress", rank == 0 ? "fp16" : "bf16"]

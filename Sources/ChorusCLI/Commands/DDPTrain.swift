@@ -70,8 +70,8 @@ public struct DDPTrain: MPICommand {
             algorithm: allreduce, ranksPerNode: ranksPerNode, bucketCapBytes: capBytes,
             firstBucketCapBytes: min(BucketPlan.defaultFirstCapBytes, capBytes), overlap: !noOverlap)
         let loop = common.loopOptions(name: "ddp-train", reliability: reliability)
-        let hook = try compression.compression(seed: loop.seed).hook()
-        _ = try TrainingLoop(strategy: DataParallelStrategy(options: options, communicator: world, hook: hook), options: loop,
-                             communicator: world).run()
+        let compressed = try compression.compression(seed: loop.seed)
+        let strategy = DataParallelStrategy(options: options, communicator: world, hook: compressed.hook())
+        _ = try Float16Overflow.explaining(compressed) { try TrainingLoop(strategy: strategy, options: loop, communicator: world).run() }
     }
 }

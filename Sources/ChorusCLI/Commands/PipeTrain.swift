@@ -79,7 +79,7 @@ public struct PipeTrain: MPICommand {
             throw ValidationError("--compress \(compression.compress) compresses the all-reduce across pipeline replicas; "
                                   + "\(world.size) rank\(world.size == 1 ? "" : "s") with --stages \(stages) make one pipeline and nothing to all-reduce")
         }
-        _ = try TrainingLoop(strategy: PipelineStrategy(options: options, communicator: world, hook: compressed.hook()),
-                             options: loop, communicator: world).run()
+        let strategy = PipelineStrategy(options: options, communicator: world, hook: compressed.hook())
+        _ = try Float16Overflow.explaining(compressed) { try TrainingLoop(strategy: strategy, options: loop, communicator: world).run() }
     }
 }
