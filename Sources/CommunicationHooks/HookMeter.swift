@@ -19,8 +19,6 @@ public final class HookMeter: @unchecked Sendable {
     /// Records that a bucket of `bytes` float32 gradient bytes was handed to the hook.
     public func record(gradientBytes bytes: Int) { gradientBytes += bytes }
 
-    /// Float32 bytes per payload byte (1 for plain averaging).
-    public var compressionRatio: Double { payloadBytes > 0 ? Double(gradientBytes) / Double(payloadBytes) : 1 }
 }
 
 extension HookMeter {
