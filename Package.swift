@@ -20,7 +20,7 @@
 import PackageDescription
 
 let libraries = ["Communication", "ChorusMPI", "ChorusTesting", "Collectives", "NeuralNet", "Datasets", "Persistence",
-                 "Coordination", "TrainingLoop", "CommunicationHooks", "DataParallel", "GradientCompression", "PipelineSchedules", "PipelineParallel", "ChorusCLI"]
+                 "Coordination", "TrainingLoop", "CommunicationHooks", "DataParallel", "GradientCompression", "PipelineSchedules", "PipelineParallel", "ParameterServer", "ChorusCLI"]
 
 let package = Package(
     name: "Chorus",
@@ -28,6 +28,7 @@ let package = Package(
     products: libraries.map { .library(name: $0, targets: [$0]) } + [
         .executable(name: "ddp-train", targets: ["ddp-train"]),
         .executable(name: "pipe-train", targets: ["pipe-train"]),
+        .executable(name: "ps-train", targets: ["ps-train"]),
         .executable(name: "allreduce-bench", targets: ["allreduce-bench"]),
         .executable(name: "p2p-bench", targets: ["p2p-bench"]),
     ],
@@ -76,12 +77,16 @@ let package = Package(
         // Pipeline stages over point-to-point messages, and the pipeline strategy.
         .target(name: "PipelineParallel", dependencies: ["TrainingLoop", "Collectives", "CommunicationHooks", "PipelineSchedules"]),
 
+        // Servers holding parameter ranges, workers pushing gradients: BSP, SSP, ASP.
+        .target(name: "ParameterServer", dependencies: ["TrainingLoop", "Collectives", "Communication", "Coordination"]),
+
         // The command-line layer: option groups, the commands, flag-naming messages.
         .target(name: "ChorusCLI",
-                dependencies: ["DataParallel", "GradientCompression", "PipelineParallel", "ChorusMPI",
+                dependencies: ["DataParallel", "GradientCompression", "PipelineParallel", "ParameterServer", "ChorusMPI",
                                .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "ddp-train", dependencies: ["ChorusCLI"]),
         .executableTarget(name: "pipe-train", dependencies: ["ChorusCLI"]),
+        .executableTarget(name: "ps-train", dependencies: ["ChorusCLI"]),
 
         // Benchmarks: executables that print nccl-tests style tables and write CSV.
         .executableTarget(name: "allreduce-bench", dependencies: ["ChorusCLI"], path: "Benchmarks/allreduce-bench"),
@@ -103,6 +108,7 @@ let package = Package(
         .testTarget(name: "DataParallelTests", dependencies: ["DataParallel", "CommunicationHooks", "ChorusTesting"]),
         .testTarget(name: "GradientCompressionTests", dependencies: ["GradientCompression", "CommunicationHooks", "DataParallel", "ChorusTesting"]),
         .testTarget(name: "PipelineParallelTests", dependencies: ["PipelineParallel", "DataParallel", "ChorusTesting"]),
+        .testTarget(name: "ParameterServerTests", dependencies: ["ParameterServer", "DataParallel", "ChorusTesting"]),
         .testTarget(name: "ChorusMPITests", dependencies: ["ChorusMPI"]),
         .testTarget(name: "ChorusCLITests", dependencies: ["ChorusCLI", "GradientCompression", "ChorusTesting"]),
     ],

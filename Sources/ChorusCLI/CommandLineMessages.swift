@@ -2,6 +2,7 @@ import Coordination
 import DataParallel
 import Datasets
 import NeuralNet
+import ParameterServer
 import PipelineParallel
 import PipelineSchedules
 import TrainingLoop
@@ -30,6 +31,10 @@ public enum CommandLineMessages {
         PipelineField.microbatches: "--microbatches",
         PipelineField.schedule: "--schedule",
         PipelineField.batchSize: "--batch-size",
+        ParameterServerField.servers: "--servers",
+        ParameterServerField.consistency: "--mode/--staleness",
+        ParameterServerField.batchPerWorker: "--batch-size",
+        ParameterServerField.stragglers: "--slow-worker/--straggle",
     ]
 
     public static func describe(_ error: any Error) -> String {
@@ -57,6 +62,15 @@ public enum CommandLineMessages {
             case .splitStageCount(let given, let stages):
                 return "--split gives \(given) stages but --stages is \(stages)"
             }
+        case let roles as RolesDoNotFit:
+            return roles.servers < 1 ? "--servers must be at least 1"
+                : "--servers \(roles.servers) on \(roles.ranks) rank\(roles.ranks == 1 ? "" : "s") leaves no worker: "
+                    + "run at least \(roles.servers + 1) ranks (mpirun -n), or fewer --servers"
+        case let straggler as StragglerIsNotAWorker:
+            return "--slow-worker names rank \(straggler.rank), which is not a worker: workers are ranks "
+                + "\(straggler.servers)..\(straggler.ranks - 1) (the first --servers \(straggler.servers) serve)"
+        case let few as TooFewParameters:
+            return "\(few); choose fewer --servers"
         case let conflict as OutputConflict:
             let names = ["model": "--save-model", "metrics": "--metrics-json", "trace": "--trace"]
             return "\(conflict.outputs.map { names[$0] ?? $0 }.joined(separator: " and ")) name the same file \(conflict.path)"

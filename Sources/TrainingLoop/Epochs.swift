@@ -27,7 +27,8 @@ extension TrainingLoop {
         let steps = progress.summary.steps
         FaultInjection.check(rank: rank, step: steps)
         let outcome = try strategy.step(StepContext(epoch: epoch, stepInEpoch: stepInEpoch, step: steps,
-                                                    learningRate: run.schedule.rate(atStep: steps)))
+                                                    learningRate: run.schedule.rate(atStep: steps),
+                                                    synchronizes: communicates(run, afterStep: steps + 1, stepInEpoch: stepInEpoch)))
         progress.summary.steps += 1
         progress.summary.samples += outcome.samples ?? run.plan.globalBatch
         if outcome.skipped { progress.summary.skippedSteps += 1 }
@@ -35,13 +36,29 @@ extension TrainingLoop {
         progress.window.add(outcome.loss)
 
         let done = progress.summary.steps
-        if done % options.logEvery == 0 || done == run.totalSteps || stepInEpoch == run.plan.stepsPerEpoch - 1 {
+        if logsProgress(run, afterStep: done, stepInEpoch: stepInEpoch) {
             progress.summary.finalLoss = reportedLoss(run, progress.window, afterStep: done)
             let rate = Double(progress.window.steps * run.plan.globalBatch) / progress.window.seconds
             ConsoleLog.progress("epoch \(epoch + 1)/\(options.epochs) step \(stepInEpoch + 1)/\(run.plan.stepsPerEpoch) "
                                 + "loss \(Formatting.decimals(progress.summary.finalLoss, 4)) samples/s \(Int(rate.rounded()))", rank: rank)
             progress.window.restart()
         }
+    }
+
+    func logsProgress(_ run: PreparedRun, afterStep done: Int, stepInEpoch: Int) -> Bool {
+        done % options.logEvery == 0 || done == run.totalSteps || stepInEpoch == run.plan.stepsPerEpoch - 1
+    }
+
+    /// Whether the loop's ranks communicate once `done` steps are done: to write a
+    /// checkpoint, to evaluate after the epoch's last step, to finish, or to reduce
+    /// a progress line's loss.
+    func communicates(_ run: PreparedRun, afterStep done: Int, stepInEpoch: Int) -> Bool {
+        let checkpoint = options.checkpoints.map { $0.every > 0 && done % $0.every == 0 } ?? false
+        let reducesLoss: Bool
+        if case .mean = run.plan.lossReporting { reducesLoss = logsProgress(run, afterStep: done, stepInEpoch: stepInEpoch) } else {
+            reducesLoss = false
+        }
+        return checkpoint || reducesLoss || stepInEpoch == run.plan.stepsPerEpoch - 1 || done == run.totalSteps
     }
 
     /// The window's loss as the strategy says to combine it.

@@ -71,18 +71,20 @@ extension TrainingLoop {
     /// A strategy's extra state may differ per rank (a hook's error-feedback residuals),
     /// so the state of every rank of the scope's state group is gathered to the writer
     /// (its rank 0), which stores them all as `rank<r>.<name>` (r: the rank in that
-    /// group); a resuming rank takes back its own. Every rank of the loop has a
-    /// scope, or none has.
+    /// group); a resuming rank takes back its own.
     func checkpointIfDue(_ run: PreparedRun, _ progress: Progress, epoch: Int, stepInEpoch: Int) throws {
         guard let policy = options.checkpoints, policy.every > 0, progress.summary.steps % policy.every == 0 else { return }
         let next = stepInEpoch + 1 < run.plan.stepsPerEpoch ? (epoch, stepInEpoch + 1) : (epoch + 1, 0)
-        let own = (run.scope?.saveState() ?? [:]).sorted { $0.key < $1.key }
-        let group = run.scope?.stateGroup ?? communicator
-        let gathered = group.gatherBytes(Safetensors.encode(own.map {
-            Safetensors.Entry(name: $0.key, shape: [$0.value.count], values: $0.value)
-        }))
-        if let scope = run.scope, scope.writes != (group.rank == 0) {
-            fatalError("a checkpoint scope's writer must be rank 0 of its state group")
+        // Ranks without a scope keep no state; a scope without its own state group
+        // gathers over the whole loop, so then every rank has one.
+        var gathered: [[UInt8]]?
+        if let scope = run.scope {
+            let group = scope.stateGroup ?? communicator
+            let own = scope.saveState().sorted { $0.key < $1.key }
+            gathered = group.gatherBytes(Safetensors.encode(own.map {
+                Safetensors.Entry(name: $0.key, shape: [$0.value.count], values: $0.value)
+            }))
+            if scope.writes != (group.rank == 0) { fatalError("a checkpoint scope's writer must be rank 0 of its state group") }
         }
         try communicator.together("writing a checkpoint to \(run.scope?.directory ?? policy.directory)") {
             guard let scope = run.scope, scope.writes else { return }

@@ -89,20 +89,20 @@ struct CheckpointDirectory {
     let root: String
 
     /// Refuses a directory whose checkpoints are arranged otherwise than this run's:
-    /// one folder per pipeline stage, or all in the root. (Checkpoints of the same
+    /// one folder per pipeline stage or parameter server, or all in the root. (Checkpoints of the same
     /// arrangement record their tool in their layout, which resume compares.)
     /// `perRank` is where this run keeps its own files, when that is not the root.
     func claim(for tool: String, perRank: String?) throws {
         try AtomicFile.checkWritable(directory: root)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
         let filesAtRoot = names.contains { $0.hasSuffix(Checkpoint.suffix) }
-        let stageFolders = names.contains { $0.hasPrefix("stage-") }
+        let stageFolders = names.contains { $0.hasPrefix("stage-") || $0.hasPrefix("server-") }
         let usesFolders = perRank != nil && perRank != root
         if filesAtRoot && usesFolders {
             throw ForeignCheckpoints(directory: root, writer: "a run that keeps them in one folder", run: tool)
         }
         if stageFolders && !usesFolders {
-            throw ForeignCheckpoints(directory: root, writer: "a pipeline (a folder per stage)", run: tool)
+            throw ForeignCheckpoints(directory: root, writer: "a run that keeps a folder per pipeline stage or server", run: tool)
         }
     }
 

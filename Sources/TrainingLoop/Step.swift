@@ -7,6 +7,19 @@ public struct StepContext {
     public let step: Int
     /// The scheduled learning rate of this step.
     public let learningRate: Float
+    /// The loop communicates over its ranks after this step (a checkpoint, an
+    /// epoch's evaluation, the end of the run, a progress line whose loss is
+    /// reduced): a strategy whose ranks run asynchronously must bring them to rest
+    /// by the step's end. Synchronous strategies are at rest after every step anyway.
+    public let synchronizes: Bool
+
+    public init(epoch: Int, stepInEpoch: Int, step: Int, learningRate: Float, synchronizes: Bool) {
+        self.epoch = epoch
+        self.stepInEpoch = stepInEpoch
+        self.step = step
+        self.learningRate = learningRate
+        self.synchronizes = synchronizes
+    }
 }
 
 /// What one optimizer step did.
