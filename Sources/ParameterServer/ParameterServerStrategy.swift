@@ -179,19 +179,19 @@ public final class ParameterServerStrategy: TrainingStrategy {
 
     /// A worker's share of step s: iterations until server 0 has counted the step's
     /// pushes, or, at a synchronisation point, until it says pause.
+    ///
+    /// A worker learns the global step only from replies, so its loop may be a few
+    /// steps behind the servers' when the pause comes: it then stays paused through
+    /// its remaining steps up to the synchronisation point (the next one: the servers
+    /// cannot have passed another without this worker).
     private func work(_ context: StepContext) throws -> StepOutcome {
         let worker = worker!
         var loss = 0.0, iterations = 0
-        while context.synchronizes || worker.knownStep <= context.step {
-            let iterationLoss = try iterate(worker)
-            loss += iterationLoss
+        while !worker.paused && (context.synchronizes || worker.knownStep <= context.step) {
+            loss += try iterate(worker)
             iterations += 1
-            if worker.paused {
-                worker.paused = false
-                worker.channel.announcePause()
-                break
-            }
         }
+        if context.synchronizes { worker.paused = false }
         return StepOutcome(loss: iterations > 0 ? loss / Double(iterations) : .nan,
                            samples: iterations * options.batchPerWorker)
     }
@@ -225,7 +225,10 @@ public final class ParameterServerStrategy: TrainingStrategy {
                                              into: parameters.values, watchdog: services.watchdog)
         worker.clock += 1
         worker.knownStep = answer.globalStep
-        worker.paused = answer.verdict == .pause
+        if answer.verdict == .pause {
+            worker.paused = true
+            worker.channel.announcePause()
+        }
         return loss
     }
 

@@ -247,6 +247,60 @@ for method in powersgd:2 fp16; do
     check-metrics "$WORK/accuracy-$method.json" steps=936 "test_accuracy>=$floor"
 done
 
+echo "== parameter server: BSP equals ddp-train on the workers, SSP's bound holds under a straggler, bad use ends every rank"
+psc=(--model lenet --dataset fashion-mnist --steps 24 --lr 0.05 --seed 7 --log-every 12 --threads 1 --batch-size 16)
+for w in 2 3; do
+  run "ddp-train $w ranks x batch 16 (reference)" 300 $MPIRUN -n "$w" "$BIN/ddp-train" "${psc[@]}" --save-model "$WORK/ps-ddp$w.safetensors"
+  for k in 1 2; do
+    run "ps-train --mode bsp, $k server(s) + $w workers" 300 $MPIRUN -n $((k + w)) "$BIN/ps-train" "${psc[@]}" --servers "$k" \
+      --mode bsp --save-model "$WORK/ps-bsp$k-$w.safetensors" --metrics-json "$WORK/ps-bsp$k-$w.json"
+    run "BSP with $k server(s) and $w workers ends with ddp-train's parameters (max relative difference 1e-4)" 60 \
+      $MPIRUN -n 1 "$BIN/chorus-mpi-tests" compare-models "$WORK/ps-ddp$w.safetensors" "$WORK/ps-bsp$k-$w.safetensors" 1e-4
+  done
+done
+run "ps-train --mode ssp --staleness 0, 2 servers + 3 workers" 300 $MPIRUN -n 5 "$BIN/ps-train" "${psc[@]}" --servers 2 \
+  --mode ssp --staleness 0 --save-model "$WORK/ps-ssp0.safetensors"
+run "SSP with staleness 0 ends with BSP's parameters, bit for bit" 60 \
+  $MPIRUN -n 1 "$BIN/chorus-mpi-tests" compare-models "$WORK/ps-bsp2-3.safetensors" "$WORK/ps-ssp0.safetensors" 0
+run "BSP metrics: the keys ddp-train writes and the parameter server's" 30 $MPIRUN -n 1 "$BIN/chorus-mpi-tests" check-metrics \
+  "$WORK/ps-bsp1-2.json" tool=ps-train mode=bsp staleness_bound=0 max_staleness=0 steps=24 servers=1 workers=2 \
+  samples_per_sec test_accuracy staleness_histogram worker_iterations blocked_seconds server_busy_fraction bytes_pushed bytes_pulled
+run "ps-train --mode ssp --staleness 2 --slow-worker 2:3, 1 server + 3 workers" 300 $MPIRUN -n 4 "$BIN/ps-train" \
+  --model lenet --steps 45 --threads 1 --log-every 15 --mode ssp --staleness 2 --slow-worker 2:3 --metrics-json "$WORK/ps-ssp2.json"
+run "SSP 2 under a 3x straggler: staleness at most 2, the others ahead of rank 2 by 1 to 2 iterations" 10 python3 -c "
+import json, sys
+m = json.load(open('$WORK/ps-ssp2.json'))
+it = m['worker_iterations']; slow = it[1]; others = it[:1] + it[2:]
+print(m['max_staleness'], m['staleness_histogram'], it)
+sys.exit(0 if m['max_staleness'] <= 2 and all(slow < i <= slow + 2 for i in others) and sum(m['staleness_histogram']) == sum(it) else 1)"
+run "ps-train --mode asp --slow-worker 2:3: the others keep going" 300 $MPIRUN -n 4 "$BIN/ps-train" \
+  --model lenet --steps 45 --threads 1 --log-every 15 --mode asp --slow-worker 2:3 --metrics-json "$WORK/ps-asp.json"
+run "ASP under a 3x straggler: the fast workers do at least twice its iterations" 10 python3 -c "
+import json, sys
+m = json.load(open('$WORK/ps-asp.json')); it = m['worker_iterations']; print(m['max_staleness'], it)
+sys.exit(0 if all(i >= 2 * it[1] for i in it[:1] + it[2:]) and m['max_staleness'] > 2 else 1)"
+mkdir -p "$WORK/ps-ck"
+run "ps-train BSP, 2 servers + 2 workers, 30 steps uninterrupted" 300 $MPIRUN -n 4 "$BIN/ps-train" "${psc[@]}" --steps 30 --servers 2 \
+  --save-model "$WORK/ps-full.safetensors"
+expect_failure "ps-train: worker rank 3 dies at step 17 (checkpoints every 8): the job ends, naming it" "injected fault at step 17" \
+  env CHORUS_FAULT=rank=3,step=17,action=exit $MPIRUN -x CHORUS_FAULT -n 4 "$BIN/ps-train" "${psc[@]}" --steps 30 --servers 2 \
+  --checkpoint-dir "$WORK/ps-ck" --checkpoint-every 8
+run "... leaving each server's whole checkpoints of steps 8 and 16" 10 bash -c \
+  "ls '$WORK/ps-ck/server-0' '$WORK/ps-ck/server-1' | grep -c 'step-0000001[6]\|step-0000000[8]' | grep -qx 4"
+run "ps-train resumes from step 16 to 30" 300 $MPIRUN -n 4 "$BIN/ps-train" "${psc[@]}" --steps 30 --servers 2 \
+  --checkpoint-dir "$WORK/ps-ck" --checkpoint-every 8 --resume --save-model "$WORK/ps-resumed.safetensors"
+run "the killed-and-resumed BSP run ends bitwise where the uninterrupted one does" 60 \
+  $MPIRUN -n 1 "$BIN/chorus-mpi-tests" compare-models "$WORK/ps-full.safetensors" "$WORK/ps-resumed.safetensors" 0
+expect_failure "ps-train: a server rank stalls, --timeout 5: the workers end the job naming the wait" "no progress for [0-9]+ s \(--timeout 5\)" \
+  env CHORUS_FAULT=rank=0,step=3,action=stall $MPIRUN -x CHORUS_FAULT -n 3 "$BIN/ps-train" --dataset synthetic --model mlp \
+  --hidden 16 --steps 10 --threads 1 --timeout 5
+expect_failure "ps-train with no worker" "--servers 2 on 2 ranks leaves no worker" $MPIRUN -n 2 "$BIN/ps-train" --servers 2
+expect_failure "ps-train with no server" "--servers must be at least 1" $MPIRUN -n 2 "$BIN/ps-train" --servers 0
+expect_failure "ps-train --staleness without --mode ssp" "--staleness applies to --mode ssp only" $MPIRUN -n 3 "$BIN/ps-train" --staleness 2
+expect_failure "ps-train --slow-worker naming a server" "names rank 0, which is not a worker" $MPIRUN -n 3 "$BIN/ps-train" --slow-worker 0:3
+expect_failure "ps-train --straggle with a probability above 1" "probability must be between 0 and 1" $MPIRUN -n 3 "$BIN/ps-train" --straggle 2:3
+expect_failure "ps-train --mode ssp --staleness -1" "staleness must be at least 0" $MPIRUN -n 3 "$BIN/ps-train" --mode ssp --staleness -1
+
 echo "== reliability: kill and resume, agreement, faults, checkpoints, non-finite gradients"
 ck=(--model lenet --steps 40 --batch-size 16 --threads 1 --log-every 10 --seed 4)
 run "ddp-train 2 ranks, 40 steps uninterrupted" 120 $MPIRUN -n 2 "$BIN/ddp-train" "${ck[@]}" --save-model "$WORK/ck-full.safetensors"
@@ -454,7 +508,7 @@ expect_failure "resume with another --split names the stage layout" "its stage_l
 expect_failure "pipe-train on a ddp-train checkpoint directory is refused" "holds checkpoints of a run that keeps them in one folder" \
   $MPIRUN -n 2 "${hk[@]}" --checkpoint-dir "$WORK/res/ddp" --resume
 run "... and made no stage folders in it" 10 bash -c "! ls '$WORK/res/ddp' | grep -q stage-"
-expect_failure "ddp-train on a pipe-train checkpoint directory is refused" "holds checkpoints of a pipeline" \
+expect_failure "ddp-train on a pipe-train checkpoint directory is refused" "holds checkpoints of a run that keeps a folder per pipeline stage or server" \
   $MPIRUN -n 2 "${dk[@]}" --checkpoint-dir "$WORK/res/pipe" --resume
 echo partial > "$WORK/res/ddp/step-00000008.ckpt.safetensors.tmp.4242"
 run "a save's stray temporary file is removed by the next run" 120 bash -c \
