@@ -16,6 +16,10 @@ Suites (all by default; --suites picks some):
     compression ddp-train --compress none/fp16/bf16/powersgd/topk, lenet and the mlp, 2 ranks
                on one node and (as root) one per node of a simulated 2-node cluster at 1 and
                4 Gbit/s; every compressor measured in rounds next to uncompressed
+    ps         ps-train LeNet, 1 server + 4 workers: BSP, SSP (S = 1, 2, 4, 8) and ASP without
+               stragglers, with transient ones (--straggle 0.2:4) and with one persistent
+               one (--slow-worker 4:3), next to ddp-train at 4 ranks; time to 85% test
+               accuracy from the evaluation curve (--eval-every)
 
 p2p, allreduce and ddp also run on a simulated cluster (network namespaces, shaped
 links; Benchmarks/cluster) when run as root outside SLURM: on 2 nodes, and in the
@@ -49,20 +53,25 @@ PROFILES = {
                   ddp_models=["lenet"], ddp_ranks=[1, 2], ddp_steps=8, bucket_mb=[1],
                   pipe_stages=[1, 2], pipe_micro=[1, 4], pipe_steps=4, p2p_max_bytes="4M", repeats=1,
                   spread_nodes=False, compress_models=["lenet"], compressors=["none", "powersgd:2"],
-                  compress_steps=dict(lenet=8, mlp=4), compress_links=[], compress_rounds=1),
+                  compress_steps=dict(lenet=8, mlp=4), compress_links=[], compress_rounds=1,
+                  ps_modes=[], ps_stragglers=[], ps_epochs=1, ps_steps=8, ps_eval_every=4),
     # Under 5 minutes on 2 cores: every sweep, coarser.
     "quick": dict(allreduce_ranks=[2, 4], max_bytes="64M", step_factor=4, iterations=None, cluster_max_bytes="2M",
                   ddp_models=["lenet", "mlp"], ddp_ranks=[1, 2, 4], ddp_steps=20, bucket_mb=[1, 4, 25],
                   pipe_stages=[1, 2, 3, 4], pipe_micro=[1, 2, 4, 8, 16], pipe_steps=12, p2p_max_bytes="64M", repeats=1,
                   spread_nodes=False, compress_models=["mlp"], compressors=["none", "fp16", "powersgd:4"],
-                  compress_steps=dict(lenet=40, mlp=6), compress_links=["1gbit"], compress_rounds=1),
+                  compress_steps=dict(lenet=40, mlp=6), compress_links=["1gbit"], compress_rounds=1,
+                  ps_modes=[], ps_stragglers=[], ps_epochs=1, ps_steps=None, ps_eval_every=50),
     # The full sweep behind docs/benchmarks.md.
     "full": dict(allreduce_ranks=[2, 4], max_bytes="64M", step_factor=2, iterations=None, cluster_max_bytes="16M",
                  ddp_models=["lenet", "mlp"], ddp_ranks=[1, 2, 4], ddp_steps=80, bucket_mb=[0.5, 1, 2, 4, 8, 25, 100],
                  pipe_stages=[1, 2, 3, 4], pipe_micro=[1, 2, 4, 8, 16], pipe_steps=30, p2p_max_bytes="64M", repeats=3,
                  spread_nodes=True, compress_models=["lenet", "mlp"],
                  compressors=["none", "fp16", "bf16", "powersgd:2", "powersgd:4", "topk:0.01"],
-                 compress_steps=dict(lenet=300, mlp=16), compress_links=["1gbit", "4gbit"], compress_rounds=2),
+                 compress_steps=dict(lenet=300, mlp=16), compress_links=["1gbit", "4gbit"], compress_rounds=2,
+                 # Stragglers: none, transient (P:F), one persistent (worker rank R:F).
+                 ps_modes=["bsp", "ssp:1", "ssp:2", "ssp:4", "ssp:8", "asp"], ps_stragglers=["none", "0.2:4", "4:3"],
+                 ps_epochs=3, ps_steps=None, ps_eval_every=50),
 }
 
 # The models: LeNet-5 (62k parameters, compute-bound) and an MLP with 10M parameters
@@ -284,6 +293,50 @@ class Bench:
                             rows.append(self.compression(model, compressor, placement, bandwidth, round_))
         return rows
 
+    def parameter_server(self, mode, stragglers, target=0.85):
+        """One LeNet run, 4 workers (and 1 server for ps-train, `mode` "ddp" for ddp-train
+        at 4 ranks): throughput, and the training seconds to `target` test accuracy from
+        the evaluation curve."""
+        p = self.profile
+        metrics = os.path.join(self.work, "ps.json")
+        common = ["--model", "lenet", "--epochs", str(p["ps_epochs"]), "--threads", "1", "--log-every", "1000000",
+                  "--eval-every", str(p["ps_eval_every"]), "--metrics-json", metrics] + self.dataset_args()
+        if p["ps_steps"]:
+            common += ["--steps", str(p["ps_steps"])]
+        if mode == "ddp":
+            command, label = self.launch(4, "one-node") + [f"{BIN}/ddp-train"] + common, "ddp-train, 4 ranks"
+        else:
+            name, _, bound = mode.partition(":")
+            command = self.launch(5, "one-node") + [f"{BIN}/ps-train", "--servers", "1", "--mode", name] + common
+            if bound:
+                command += ["--staleness", bound]
+            if stragglers != "none":
+                command += ["--straggle" if "." in stragglers.split(":")[0] else "--slow-worker", stragglers]
+            label = f"ps-train --mode {mode}, 1 server + 4 workers, stragglers {stragglers}"
+        self.run(label, command, timeout=1800)
+        with open(metrics) as f:
+            m = json.load(f)
+        reached = [e["train_seconds"] for e in m["evaluations"] if (e["test_accuracy"] or 0) >= target]
+        return dict(tool=m["tool"], mode=mode if mode != "ddp" else "allreduce", stragglers=stragglers, ranks=m["ranks"],
+                    workers=m.get("workers", m["ranks"]), epochs=m["epochs"], steps=m["steps"],
+                    samples_per_sec=m["samples_per_sec"], train_seconds=m["train_seconds"],
+                    seconds_to_85=reached[0] if reached else "", test_accuracy=m["test_accuracy"],
+                    best_accuracy=max((e["test_accuracy"] or 0) for e in m["evaluations"]),
+                    max_staleness=m.get("max_staleness", 0),
+                    blocked_seconds=sum(m.get("blocked_seconds", [0])) / max(len(m.get("blocked_seconds", [0])), 1),
+                    worker_iterations=" ".join(map(str, m.get("worker_iterations", []))),
+                    server_busy_fraction=(m.get("server_busy_fraction") or [""])[0])
+
+    def parameter_server_sweep(self):
+        """ddp-train first (the baseline without stragglers), then every mode under each
+        straggler scenario, in one run so the ratios are of the same machine state."""
+        p = self.profile
+        rows = [self.parameter_server("ddp", "none")] if p["ps_modes"] else []
+        for stragglers in p["ps_stragglers"]:
+            for mode in p["ps_modes"]:
+                rows.append(self.parameter_server(mode, stragglers))
+        return rows
+
     def dataset_args(self):
         # The real data when installed (make deps installs it); otherwise the synthetic
         # set of the same shapes, which costs the same per step.
@@ -301,9 +354,9 @@ class Bench:
     def main(self):
         os.makedirs(self.out, exist_ok=True)
         suites = self.args.suites.split(",")
-        unknown = set(suites) - {"p2p", "allreduce", "ddp", "pipeline", "compression"}
+        unknown = set(suites) - {"p2p", "allreduce", "ddp", "pipeline", "compression", "ps"}
         if unknown:
-            raise Failure(f"--suites: unknown suite(s) {', '.join(sorted(unknown))} (choose from p2p, allreduce, ddp, pipeline, compression)")
+            raise Failure(f"--suites: unknown suite(s) {', '.join(sorted(unknown))} (choose from p2p, allreduce, ddp, pipeline, compression, ps)")
         needed = ["p2p-bench", "allreduce-bench", "ddp-train", "pipe-train"]
         missing = [b for b in needed if not os.access(os.path.join(BIN, b), os.X_OK)]
         if missing:
@@ -363,6 +416,11 @@ class Bench:
                                        "batch_per_rank", "steps", "samples_per_sec", "step_seconds", "bytes_sent_per_step",
                                        "payload_bytes_per_step", "compression_ratio", "compress_seconds", "decompress_seconds",
                                        "comm_seconds", "exposed_comm_seconds", "test_accuracy"], rows)
+        if "ps" in suites and self.profile["ps_modes"]:
+            self.write("parameter-server", ["tool", "mode", "stragglers", "ranks", "workers", "epochs", "steps", "samples_per_sec",
+                                            "train_seconds", "seconds_to_85", "test_accuracy", "best_accuracy", "max_staleness",
+                                            "blocked_seconds", "worker_iterations", "server_busy_fraction"],
+                       self.parameter_server_sweep())
         print(f"bench: {self.runs} runs in {time.time() - started:.0f} s; CSVs in {os.path.relpath(self.out, ROOT)}")
 
 
@@ -420,7 +478,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick", help="sweep size (default: quick)")
     parser.add_argument("--out", default=os.path.join(ROOT, "Benchmarks", "results"), help="results folder")
-    parser.add_argument("--suites", default="p2p,allreduce,ddp,pipeline,compression", help="comma-separated suites to run")
+    parser.add_argument("--suites", default="p2p,allreduce,ddp,pipeline,compression,ps", help="comma-separated suites to run")
     parser.add_argument("--launcher", choices=["mpirun", "srun"], default="mpirun",
                         help="how to start ranks: mpirun, or srun --mpi=pmix inside a SLURM allocation")
     parser.add_argument("--cluster", choices=["auto", "on", "off"], default="auto",

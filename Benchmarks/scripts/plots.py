@@ -67,6 +67,7 @@ class Report:
         self.ddp = read(os.path.join(results, "ddp.csv"))
         self.pipeline = read(os.path.join(results, "pipeline.csv"))
         self.compression = read(os.path.join(results, "compression.csv"))
+        self.parameter_server = read(os.path.join(results, "parameter-server.csv"))
         self.machine = None
         try:
             self.machine = costmodel.Machine.from_p2p(self.p2p) if self.p2p else None
@@ -80,8 +81,9 @@ class Report:
         plt.close(fig)
         self.written.append(path)
 
-    def metadata(self):
-        for rows in [self.allreduce, self.ddp, self.pipeline, self.p2p, self.compression]:
+    def metadata(self, own=None):
+        for rows in ([own] if own else []) + [self.allreduce, self.ddp, self.pipeline, self.p2p, self.compression,
+                                               self.parameter_server]:
             if rows:
                 r = rows[0]
                 return f"{r['host']}, {r['cores']} cores, {r['mpi_version']}, commit {r['git_commit']}, {r['date']}"
@@ -442,6 +444,56 @@ class Report:
         fig.suptitle(f"ddp-train with gradient compression\n{self.metadata()}", fontsize=9)
         self.save(fig, "compression.png")
 
+    # -- parameter server ---------------------------------------------------------
+
+    def parameter_server_report(self):
+        """Time to 85% test accuracy and samples/s of every consistency model, per
+        straggler scenario, with ddp-train (no stragglers) as the reference."""
+        if not self.parameter_server:
+            return
+        rows = self.parameter_server
+        reference = next((r for r in rows if r["tool"] == "ddp-train"), None)
+        lines = ["| stragglers | mode | samples/s | s to 85% | vs BSP | final accuracy | max staleness | worker iterations | blocked s/worker |",
+                 "|---|---|---|---|---|---|---|---|---|"]
+        scenarios = list(collections.OrderedDict.fromkeys(r["stragglers"] for r in rows if r["tool"] == "ps-train"))
+        for r in rows:
+            bsp = next((b for b in rows if b["tool"] == "ps-train" and b["stragglers"] == r["stragglers"] and b["mode"] == "bsp"), None)
+            ratio = (float(bsp["seconds_to_85"]) / float(r["seconds_to_85"])
+                     if bsp and bsp["seconds_to_85"] and r["seconds_to_85"] and r["tool"] == "ps-train" else float("nan"))
+            name = "ddp-train (4 ranks)" if r["tool"] == "ddp-train" else r["mode"]
+            reached = f"{float(r['seconds_to_85']):.1f}" if r["seconds_to_85"] else "not reached"
+            relative = f"{ratio:.2f}x" if ratio == ratio else "—"
+            lines.append(f"| {r['stragglers']} | {name} | {float(r['samples_per_sec']):.0f} | {reached} | "
+                         f"{relative} | {float(r['test_accuracy']) * 100:.2f}% | {r['max_staleness']} | {r['worker_iterations']} | "
+                         f"{float(r['blocked_seconds']):.1f} |")
+        self.tables.append((f"Parameter server: LeNet, 1 server + 4 workers, time to 85% test accuracy (training seconds; "
+                            f"{self.metadata(rows)})",
+                            "\n".join(lines)))
+
+        modes = list(collections.OrderedDict.fromkeys(r["mode"] for r in rows if r["tool"] == "ps-train"))
+        fig, axes = plt.subplots(1, 2, figsize=(12.8, 4.4))
+        width = 0.8 / max(1, len(modes))
+        for ax, key, label in [(axes[0], "seconds_to_85", "training seconds to 85% test accuracy"),
+                               (axes[1], "samples_per_sec", "samples/s")]:
+            for k, mode in enumerate(modes):
+                values = []
+                for scenario in scenarios:
+                    row = next((r for r in rows if r["tool"] == "ps-train" and r["mode"] == mode and r["stragglers"] == scenario), None)
+                    values.append(float(row[key]) if row and row[key] else 0)
+                ax.bar([i + k * width for i in range(len(scenarios))], values, width, label=mode)
+            if reference and reference[key]:
+                ax.axhline(float(reference[key]), color="black", linestyle="--", linewidth=1, label="ddp-train, no stragglers")
+            ax.set_xticks([i + width * (len(modes) - 1) / 2 for i in range(len(scenarios))])
+            ax.set_xticklabels([{"none": "no stragglers"}.get(s, ("--straggle " if "." in s.split(":")[0] else "--slow-worker ") + s)
+                                for s in scenarios])
+            ax.set_ylabel(label)
+            ax.grid(True, axis="y", alpha=0.3)
+            ax.legend(fontsize=7)
+        axes[0].set_title("time to accuracy (lower is better; missing bar: not reached)")
+        axes[1].set_title("throughput")
+        fig.suptitle(f"ps-train LeNet, 1 server + 4 workers on one node\n{self.metadata(rows)}", fontsize=9)
+        self.save(fig, "parameter-server.png")
+
     def compression_scaling(self, wide_model, compute, buckets):
         """The cost model's weak scaling of the MLP with each learned compressor."""
         compressors = costmodel.Compressor.learn(self.compression, "mlp")
@@ -505,7 +557,7 @@ def main():
     parser.add_argument("--doc", help="Markdown file whose results section is replaced by this run's tables")
     args = parser.parse_args()
     report = Report(args.results, args.out)
-    if not (report.allreduce or report.ddp or report.pipeline or report.compression):
+    if not (report.allreduce or report.ddp or report.pipeline or report.compression or report.parameter_server):
         raise SystemExit(f"no benchmark CSVs in {args.results}: run make bench-quick (or Benchmarks/bench.py) first")
     report.allreduce_plots()
     report.allreduce_table()
@@ -517,6 +569,7 @@ def main():
     report.pipeline_table()
     report.costmodel_report()
     report.compression_report()
+    report.parameter_server_report()
     markdown = report.markdown()
     with open(os.path.join(args.out, "summary.md"), "w") as f:
         f.write(markdown)

@@ -18,6 +18,7 @@ public enum CommandLineMessages {
         TrainingField.dataset: "--dataset/--data-dir",
         TrainingField.checkpoints: "--checkpoint-dir/--checkpoint-every/--resume",
         TrainingField.logging: "--log-every",
+        TrainingField.evaluation: "--eval-every",
         TrainingField.nonFiniteGradients: "--skip-nonfinite",
         PipelineField.stages: "--stages/--split",
         TrainingField.outputs: "--save-model/--metrics-json/--trace",

@@ -94,6 +94,9 @@ public struct CommonTrainingOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Print progress every this many steps.")
     public var logEvery: Int = 50
 
+    @Option(parsing: .unconditional, help: "Also evaluate every this many steps (0: after each epoch only); the metrics' evaluations list the curve.")
+    public var evalEvery: Int = 0
+
     @Option(parsing: .unconditional, help: "OpenBLAS threads per rank (default: the node's cores divided by its ranks).")
     public var threads: Int?
 
@@ -120,6 +123,7 @@ public struct CommonTrainingOptions: ParsableArguments {
         guard lrStepSize >= 1 else { throw ValidationError("--lr-step-size must be at least 1 (got \(lrStepSize))") }
         guard lrGamma.isFinite, lrGamma > 0, lrGamma <= 1 else { throw ValidationError("--lr-gamma must be in (0, 1] (got \(lrGamma))") }
         guard logEvery >= 1 else { throw ValidationError("--log-every must be at least 1 (got \(logEvery))") }
+        guard evalEvery >= 0 else { throw ValidationError("--eval-every must not be negative (got \(evalEvery))") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1 (got \(threads))") }
         _ = try hiddenWidths()
     }
@@ -158,6 +162,7 @@ public struct CommonTrainingOptions: ParsableArguments {
                                   optimizer: optimizerSettings, learningRate: lr)
         options.learningRatePolicy = learningRatePolicy
         options.logEvery = logEvery
+        options.evaluateEvery = evalEvery
         options.threads = threads
         options.outputs = Outputs(model: saveModel, metrics: metricsJson, trace: trace)
         options.checkpoints = reliability.checkpointDir.map {

@@ -268,6 +268,11 @@ public final class ParameterServerStrategy: TrainingStrategy {
         ParameterServerReport(strategy: self, shard: shard, worker: worker, communicator: communicator).write(into: &metrics)
     }
 
+    /// Server 0's view: the workers' clocks and the most stale read so far.
+    public func progressDetail() -> String? {
+        shard.map { "clocks \($0.clocks.slowest)-\($0.clocks.fastest) staleness max \($0.maxStaleness)" }
+    }
+
     public func close() {
         channel?.release()
         ownGroup?.release()

@@ -27,6 +27,8 @@ final class ServerShard {
     /// Pushes whose gradient was not finite and was left out.
     private(set) var skippedPushes = 0
     private(set) var optimizerSteps = 0
+    /// The most stale read this server has answered.
+    private(set) var maxStaleness = 0
     private(set) var busySeconds = 0.0
     private(set) var servingSeconds = 0.0
     private(set) var bytesReceived = 0
@@ -182,6 +184,7 @@ final class ServerShard {
         message[n + PushPull.Reply.verdict] = verdict.rawValue
         message[n + PushPull.Reply.globalStep] = Float(pushes / workers)
         message[n + PushPull.Reply.staleness] = Float(clocks.staleness(of: w))
+        maxStaleness = max(maxStaleness, clocks.staleness(of: w))
         reading[w] = false
         sends[w] = channel.startSend(outbox[w], to: workerRanks[w], tag: PushPull.tag(clock: clocks.clocks[w]))
         bytesSent += outbox[w].count * MemoryLayout<Float>.stride

@@ -13,12 +13,19 @@ extension TrainingLoop {
             defer { epoch += 1 }
             strategy.beginEpoch(epoch)
             let epochStart = MonotonicClock.seconds()
+            progress.evaluationSecondsInEpoch = 0
             let firstStep = epoch == firstEpoch ? progress.stepInEpoch : 0
             for stepInEpoch in firstStep..<run.plan.stepsPerEpoch where progress.summary.steps < run.totalSteps {
                 try step(run, &progress, epoch: epoch, stepInEpoch: stepInEpoch)
+                if evaluatesWithinEpoch(run, afterStep: progress.summary.steps, stepInEpoch: stepInEpoch) {
+                    let started = MonotonicClock.seconds()
+                    let trained = progress.summary.trainSeconds + started - epochStart - progress.evaluationSecondsInEpoch
+                    try evaluate(run, &progress, after: nil, started: started, trainSeconds: trained)
+                    progress.evaluationSecondsInEpoch += MonotonicClock.seconds() - started
+                }
             }
-            progress.summary.trainSeconds += MonotonicClock.seconds() - epochStart
-            try evaluate(run, &progress, after: epoch, started: epochStart)
+            progress.summary.trainSeconds += MonotonicClock.seconds() - epochStart - progress.evaluationSecondsInEpoch
+            try evaluate(run, &progress, after: epoch, started: epochStart, trainSeconds: progress.summary.trainSeconds)
             progress.window.restart()
         }
     }
@@ -40,7 +47,8 @@ extension TrainingLoop {
             progress.summary.finalLoss = reportedLoss(run, progress.window, afterStep: done)
             let rate = Double(progress.window.steps * run.plan.globalBatch) / progress.window.seconds
             ConsoleLog.progress("epoch \(epoch + 1)/\(options.epochs) step \(stepInEpoch + 1)/\(run.plan.stepsPerEpoch) "
-                                + "loss \(Formatting.decimals(progress.summary.finalLoss, 4)) samples/s \(Int(rate.rounded()))", rank: rank)
+                                + "loss \(Formatting.decimals(progress.summary.finalLoss, 4)) samples/s \(Int(rate.rounded()))"
+                                + (strategy.progressDetail().map { " \($0)" } ?? ""), rank: rank)
             progress.window.restart()
         }
     }
@@ -49,11 +57,18 @@ extension TrainingLoop {
         done % options.logEvery == 0 || done == run.totalSteps || stepInEpoch == run.plan.stepsPerEpoch - 1
     }
 
+    /// An evaluation of its own after this step: one every `evaluateEvery` steps
+    /// that is not the epoch's last (which evaluates anyway) nor the run's.
+    func evaluatesWithinEpoch(_ run: PreparedRun, afterStep done: Int, stepInEpoch: Int) -> Bool {
+        options.evaluateEvery > 0 && done % options.evaluateEvery == 0 && stepInEpoch < run.plan.stepsPerEpoch - 1
+            && done < run.totalSteps
+    }
+
     /// Whether the loop's ranks communicate once `done` steps are done: to write a
-    /// checkpoint, to evaluate after the epoch's last step, to finish, or to reduce
-    /// a progress line's loss.
+    /// checkpoint, to evaluate, to finish, or to reduce a progress line's loss.
     func communicates(_ run: PreparedRun, afterStep done: Int, stepInEpoch: Int) -> Bool {
-        let checkpoint = options.checkpoints.map { $0.every > 0 && done % $0.every == 0 } ?? false
+        let checkpoint = (options.checkpoints.map { $0.every > 0 && done % $0.every == 0 } ?? false)
+            || evaluatesWithinEpoch(run, afterStep: done, stepInEpoch: stepInEpoch)
         let reducesLoss: Bool
         if case .mean = run.plan.lossReporting { reducesLoss = logsProgress(run, afterStep: done, stepInEpoch: stepInEpoch) } else {
             reducesLoss = false
@@ -73,15 +88,22 @@ extension TrainingLoop {
         }
     }
 
-    /// Test accuracy of the model as it is now.
-    func evaluate(_ run: PreparedRun, _ progress: inout Progress, after epoch: Int?, started: Double) throws {
+    /// Test accuracy of the model as it is now: after an epoch, within one (`epoch`
+    /// nil, `trainSeconds` given), or at the end of a run that trained no epoch.
+    func evaluate(_ run: PreparedRun, _ progress: inout Progress, after epoch: Int?, started: Double,
+                  trainSeconds: Double? = nil) throws {
         let target = try strategy.prepareEvaluation()
-        let what = epoch.map { "the evaluation after epoch \($0 + 1)" } ?? "the final evaluation"
+        let steps = progress.summary.steps
+        let what = epoch.map { "the evaluation after epoch \($0 + 1)" }
+            ?? (trainSeconds == nil ? "the final evaluation" : "the evaluation after step \(steps)")
         let accuracy = run.watchdog.waiting(for: what) { evaluateAccuracy(target.model, on: run.data.test, over: target.group) }
         if let epoch {
             ConsoleLog.info("epoch \(epoch + 1) done: test accuracy \(Formatting.percent(accuracy)) on \(run.data.test.count) "
                             + "images, \(Formatting.decimals(MonotonicClock.seconds() - started, 1)) s", rank: rank)
+        } else if trainSeconds != nil {
+            ConsoleLog.info("step \(steps): test accuracy \(Formatting.percent(accuracy))", rank: rank)
         }
+        if let trainSeconds { progress.curve.append(AccuracyPoint(step: steps, trainSeconds: trainSeconds, accuracy: accuracy)) }
         progress.summary.testAccuracy = accuracy
         progress.evaluated = target
     }

@@ -25,6 +25,9 @@ extension TrainingLoop {
             ConsoleLog.info("model saved to \(path)", rank: rank)
         }
         var metrics = commonMetrics(run, summary)
+        metrics["evaluations"] = progress.curve.map {
+            ["step": $0.step, "train_seconds": $0.trainSeconds, "test_accuracy": $0.accuracy.isFinite ? $0.accuracy as Any : NSNull()]
+        }
         let detail = strategy.report(into: &metrics)
         summary.wallSeconds = MonotonicClock.seconds() - started
         metrics["wall_seconds"] = summary.wallSeconds

@@ -19,6 +19,9 @@ public struct LoopOptions: Sendable {
     public var learningRatePolicy = LearningRatePolicy()
     /// Optimizer steps per progress line.
     public var logEvery = 50
+    /// Also evaluate every this many steps (0: only after each epoch), for a finer
+    /// accuracy curve (time to accuracy) than one point per epoch.
+    public var evaluateEvery = 0
     /// OpenBLAS threads per rank (nil: the node's cores divided by its ranks).
     public var threads: Int?
     public var checkpoints: CheckpointPolicy?

@@ -9,6 +9,19 @@ struct Progress {
     var window = LogWindow()
     /// What the last evaluation evaluated: the model as it is now, made whole.
     var evaluated: EvaluationTarget?
+    /// Every evaluation so far: the accuracy curve.
+    var curve: [AccuracyPoint] = []
+    /// Seconds of the current epoch spent evaluating between its steps.
+    var evaluationSecondsInEpoch = 0.0
+}
+
+/// One evaluation of the accuracy curve.
+struct AccuracyPoint {
+    /// Optimizer steps done.
+    let step: Int
+    /// Seconds spent training up to then (evaluations excluded).
+    let trainSeconds: Double
+    let accuracy: Double
 }
 
 /// The losses and time since the last progress line.

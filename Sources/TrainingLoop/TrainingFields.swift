@@ -9,5 +9,6 @@ public enum TrainingField {
     public static let checkpoints = "checkpointing"
     public static let outputs = "the output files"
     public static let logging = "the steps between progress lines"
+    public static let evaluation = "the steps between evaluations"
     public static let nonFiniteGradients = "what to do with non-finite gradients"
 }

@@ -129,6 +129,7 @@ extension TrainingLoop {
                 "\($0.directory), every \($0.every) steps, \($0.resume ? "resuming" : "not resuming")"
             } ?? "none"),
             ConfigurationField(TrainingField.logging, "\(options.logEvery)"),
+            ConfigurationField(TrainingField.evaluation, options.evaluateEvery > 0 ? "\(options.evaluateEvery)" : "each epoch"),
             ConfigurationField(TrainingField.nonFiniteGradients, "\(options.nonFiniteGradients)"),
             // Each output is written collectively: a rank that skips one would leave
             // the others waiting at the end of the run.

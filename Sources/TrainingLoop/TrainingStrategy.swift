@@ -48,6 +48,13 @@ public protocol TrainingStrategy: AnyObject {
     /// Releases what `start` created. Collective; the loop calls it once `start` has
     /// succeeded, however the run ends (every later failure is agreed by all ranks).
     func close()
+
+    /// What this rank adds to a progress line (rank 0's is printed), or nil. Local.
+    func progressDetail() -> String?
+}
+
+extension TrainingStrategy {
+    public func progressDetail() -> String? { nil }
 }
 
 /// What the loop knows before a strategy plans.

@@ -131,6 +131,35 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(outcomes[0].error?.contains("4 ranks cannot form pipelines of --stages 3") ?? false, "\(outcomes[0])")
     }
 
+    func testParameterServerCommandLinesNameTheirFlags() {
+        let flags: [([String], Int32, String)] = [
+            (["--servers", "3"], 1, "--servers 3 on 3 ranks leaves no worker: run at least 4 ranks (mpirun -n), or fewer --servers"),
+            (["--servers", "0"], 64, "--servers must be at least 1 (got 0)"),
+            (["--staleness", "2"], 64, "--staleness applies to --mode ssp only (got --mode bsp)"),
+            (["--mode", "ssp", "--staleness", "-1"], 64, "--staleness must be at least 0 (got -1)"),
+            (["--slow-worker", "0:3"], 1, "--slow-worker names rank 0, which is not a worker: workers are ranks 1..2"),
+            (["--slow-worker", "two:3"], 64, "--slow-worker takes R:F, two numbers like 2:3"),
+            (["--slow-worker", "1.5:3"], 64, "--slow-worker's rank must be a whole number"),
+            (["--straggle", "0.2:0.5"], 64, "--straggle's factor must be at least 1 (got '0.2:0.5')"),
+            (["--straggle", "0.2"], 64, "--straggle takes P:F, two numbers like 0.2:4"),
+            (["--eval-every", "-2"], 64, "--eval-every must not be negative (got -2)"),
+        ]
+        for (arguments, code, message) in flags {
+            let outcomes = execute(PSTrain.self, ranks: 3) { _ in ["--dataset", "synthetic", "--steps", "2", "--timeout", "0"] + arguments }
+            XCTAssertEqual(Set(outcomes.map(\.exitCode)), [code], "\(arguments)")
+            XCTAssertTrue(outcomes[0].error?.contains(message) ?? false, "\(arguments): \(outcomes[0])")
+            XCTAssertEqual(outcomes.dropFirst().compactMap(\.error), [], "one message, from rank 0")
+        }
+        let disagreeing = execute(PSTrain.self, ranks: 3) { rank in
+            ["--dataset", "synthetic", "--steps", "2", "--timeout", "0", "--mode", rank == 2 ? "asp" : "bsp"]
+        }
+        XCTAssertTrue(disagreeing[0].error?.contains("ranks disagree on --mode/--staleness: rank 0 has bsp, rank 2 has asp") ?? false,
+                      "\(disagreeing[0])")
+        let trained = execute(PSTrain.self, ranks: 3) { _ in ["--dataset", "synthetic", "--model", "mlp", "--hidden", "8",
+                                                              "--steps", "3", "--timeout", "0", "--mode", "ssp", "--servers", "2"] }
+        XCTAssertEqual(trained.map(\.exitCode), [0, 0, 0], "\(trained)")
+    }
+
     func testDataParallelOnTwoRanksEqualsOneProcessOnTheGlobalBatch() throws {
         let directory = NSTemporaryDirectory() + "chorus-cli-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -294,6 +294,11 @@ run "the killed-and-resumed BSP run ends bitwise where the uninterrupted one doe
 expect_failure "ps-train: a server rank stalls, --timeout 5: the workers end the job naming the wait" "no progress for [0-9]+ s \(--timeout 5\)" \
   env CHORUS_FAULT=rank=0,step=3,action=stall $MPIRUN -x CHORUS_FAULT -n 3 "$BIN/ps-train" --dataset synthetic --model mlp \
   --hidden 16 --steps 10 --threads 1 --timeout 5
+expect_failure "ps-train: a diverging worker ends the job naming the tensor" "step [0-9]+: the gradient of [a-z0-9.]+ \(layer" \
+  $MPIRUN -n 3 "$BIN/ps-train" --model mlp --hidden 32 --dataset synthetic --steps 30 --lr 1e30 --optimizer sgd --mode asp
+run "ps-train --skip-nonfinite leaves such pushes out and finishes" 120 bash -c "$MPIRUN -n 3 $BIN/ps-train --model mlp --hidden 32 \
+  --dataset synthetic --steps 30 --lr 1e30 --optimizer sgd --mode asp --skip-nonfinite --metrics-json $WORK/ps-skip.json >/dev/null 2>&1 \
+  && grep -q '\"skipped_pushes\" : [1-9]' $WORK/ps-skip.json"
 expect_failure "ps-train with no worker" "--servers 2 on 2 ranks leaves no worker" $MPIRUN -n 2 "$BIN/ps-train" --servers 2
 expect_failure "ps-train with no server" "--servers must be at least 1" $MPIRUN -n 2 "$BIN/ps-train" --servers 0
 expect_failure "ps-train --staleness without --mode ssp" "--staleness applies to --mode ssp only" $MPIRUN -n 3 "$BIN/ps-train" --staleness 2

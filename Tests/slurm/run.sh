@@ -140,6 +140,15 @@ if CHORUS_LAUNCH=mpirun submit "pipe-train" COMPLETED jobs/pipe-train.sbatch --s
   expect_in "$RESULTS_DIR/pipe-train-$job/metrics.json" '"stages" : 3' "pipe-train: metrics under the job id, 3 stages"
 fi
 
+echo "== jobs/ps-train.sbatch: 1 server + 3 workers, SSP, by srun"
+if submit "ps-train" COMPLETED jobs/ps-train.sbatch --steps 30 --log-every 10; then
+  expect_in "$out" "^done: 30 steps.*ssp, staleness 2: max staleness [0-2]," "ps-train: 3 workers trained 30 steps within the bound"
+  expect_in "$RESULTS_DIR/ps-train-$job/metrics.json" '"workers" : 3' "ps-train: metrics under the job id, 3 workers"
+fi
+if SERVERS=4 submit "ps-train, 4 servers on 4 tasks" FAILED jobs/ps-train.sbatch --steps 5; then
+  expect_in "$out" "leaves no worker" "ps-train: the output says no rank is left to work"
+fi
+
 echo "== a job that cannot run fails with its cause in the output, not a hang"
 if STAGES=2 submit "pipe-train, 3 tasks for 2 stages" FAILED jobs/pipe-train.sbatch --steps 5; then
   expect_in "$out" "multiple of.*stages|stages.*multiple" "pipe-train: the output names the rank/stage mismatch"
