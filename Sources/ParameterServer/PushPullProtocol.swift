@@ -16,6 +16,8 @@
 /// loop's synchronisation point; a paused worker tells the other servers so with an
 /// empty `pauseNotice`, after their replies (so they have seen all its pushes).
 enum PushPull {
+    // MPI guarantees tags up to 32767 only; clocks take the lower half, and the pause
+    // notice the tag just above them.
     static let clockTags = 1 << 14
     static let pauseNoticeTag = clockTags
 

@@ -6,8 +6,9 @@ import NeuralNet
 /// Boundary i sits at the even share i·N/K, moved to the nearest tensor boundary when
 /// one lies within a tenth of a share (a server then holds whole tensors, and a
 /// worker's push to it is the tensors' gradients as they are); otherwise the cut falls
-/// inside a tensor and each server holds a contiguous piece of it. Shares therefore
-/// differ by at most a fifth of a share. O(K + tensors).
+/// inside a tensor and each server holds a contiguous piece of it. Each share is
+/// therefore within a fifth of the even share (two shares may differ by two fifths).
+/// O(K x tensors): each cut looks at every tensor boundary.
 public struct ServerPartition: Sendable, Equatable {
     /// Server k's range of the flat buffer; together they tile it in order.
     public let ranges: [Range<Int>]

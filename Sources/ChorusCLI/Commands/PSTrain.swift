@@ -87,7 +87,8 @@ public struct PSTrain: MPICommand {
         return stragglers
     }
 
-    /// `A:B` as two finite numbers.
+    /// `A:B` as two finite numbers; a factor above 1000 would make a straggler sleep
+    /// for minutes per iteration, which is a typo, not an experiment.
     static func pair(_ text: String, flag: String, form: String) throws -> (Double, Double) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false).map { Double($0) }
         guard parts.count == 2, let a = parts[0], let b = parts[1], a.isFinite, b.isFinite, b <= 1_000 else {
