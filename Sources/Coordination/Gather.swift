@@ -32,3 +32,23 @@ extension Communicator {
 enum GatherTag {
     static let bytes = 0x7D00
 }
+
+extension Communicator {
+    /// Fills every rank's `values` with each rank's own part: rank r contributes
+    /// `values[ranges[r]]` (empty for a rank that owns none) and receives everyone
+    /// else's. How a model split across ranks (pipeline stages, parameter servers) is
+    /// made whole for evaluation and the model file. One all-gather of the parts:
+    /// each rank receives Σ parts, Σ |ranges| floats.
+    public func allgatherRanges(of values: UnsafeMutableBufferPointer<Float>, owned ranges: [Range<Int>],
+                                file: StaticString = #fileID, line: UInt = #line) {
+        precondition(ranges.count == size, "\(ranges.count) ranges for a group of \(size)")
+        let mine = UnsafeMutableBufferPointer(rebasing: values[ranges[rank]])
+        let parts = allgatherBytes(Array(UnsafeRawBufferPointer(mine)), file: file, line: line)
+        for (r, part) in parts.enumerated() where r != rank {
+            precondition(part.count == ranges[r].count * MemoryLayout<Float>.stride, "rank \(r) sent \(part.count) bytes")
+            part.withUnsafeBytes { source in
+                UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: values[ranges[r]])).copyMemory(from: source)
+            }
+        }
+    }
+}

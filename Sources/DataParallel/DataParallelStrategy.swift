@@ -88,19 +88,13 @@ public final class DataParallelStrategy: TrainingStrategy {
     public func plan(_ setup: TrainingSetup) throws -> StrategyPlan {
         let k = options.accumulate, ranks = communicator.size
         data = setup.data
-        guard data.train.imageShape == options.model.inputShape else {
-            throw InputShapeMismatch(dataset: data.name, imageShape: data.train.imageShape, modelInput: options.model.inputShape)
-        }
         sampler = try DistributedSampler(sampleCount: data.train.count, ranks: ranks, rank: communicator.rank,
                                          batchPerRank: options.batchPerRank, seed: setup.seed)
         guard sampler.stepsPerEpoch >= k else {
             throw AccumulationExceedsEpoch(accumulate: k, globalBatch: sampler.globalBatch, stepsPerEpoch: sampler.stepsPerEpoch,
                                            dataset: data.name)
         }
-        try MemoryBudget.check(MemoryBudget.bytes(for: options.model.footprint(), items: options.batchPerRank),
-                               for: "the model \(options.model) and a batch of \(options.batchPerRank)",
-                               ranksOnNode: setup.ranksOnNode)
-        model = try options.model.build(seed: setup.seed)
+        model = try setup.buildModel(options.model, batch: options.batchPerRank)
         let engine = options.engine
         let accumulated = k > 1 ? " x \(k) accumulated" : ""
         return StrategyPlan(

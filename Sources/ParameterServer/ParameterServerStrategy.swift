@@ -112,14 +112,9 @@ public final class ParameterServerStrategy: TrainingStrategy {
         }
         data = setup.data
         seed = setup.seed
-        guard data.train.imageShape == options.model.inputShape else {
-            throw InputShapeMismatch(dataset: data.name, imageShape: data.train.imageShape, modelInput: options.model.inputShape)
-        }
         let sampler = try DistributedSampler(sampleCount: data.train.count, ranks: workers, rank: max(communicator.rank - servers, 0),
                                              batchPerRank: batch, seed: setup.seed)
-        try MemoryBudget.check(MemoryBudget.bytes(for: options.model.footprint(), items: batch),
-                               for: "the model \(options.model) and a batch of \(batch)", ranksOnNode: setup.ranksOnNode)
-        model = try options.model.build(seed: setup.seed)
+        model = try setup.buildModel(options.model, batch: batch)
         partition = try ServerPartition(slots: model.parameters.slots, servers: servers)
         if !isServer { worker = WorkerState(sampler: sampler) }
         return StrategyPlan(
@@ -234,16 +229,13 @@ public final class ParameterServerStrategy: TrainingStrategy {
 
     /// Every rank's model set to the servers' parameters (collective).
     private func gatherParameters() {
-        let mine = shard.map { Array(UnsafeRawBufferPointer(UnsafeBufferPointer($0.parameters.values))) } ?? []
-        let all = communicator.allgatherBytes(mine)
         let values = model.parameters.values
-        for k in 0..<servers {
-            let range = partition.ranges[k]
-            precondition(all[k].count == range.count * MemoryLayout<Float>.stride, "server \(k) sent \(all[k].count) bytes")
-            all[k].withUnsafeBytes { bytes in
-                _ = UnsafeMutableBufferPointer(rebasing: values[range]).update(fromContentsOf: bytes.bindMemory(to: Float.self))
-            }
+        if let shard {
+            _ = UnsafeMutableBufferPointer(rebasing: values[partition.ranges[communicator.rank]])
+                .update(fromContentsOf: UnsafeBufferPointer(shard.parameters.values))
         }
+        // Servers own their ranges; workers own none.
+        communicator.allgatherRanges(of: values, owned: partition.ranges + Array(repeating: 0..<0, count: workers))
     }
 
     public func checkpointScope(directory: String) -> CheckpointScope? {
@@ -278,34 +270,5 @@ public final class ParameterServerStrategy: TrainingStrategy {
         ownGroup?.release()
         channel = nil
         ownGroup = nil
-    }
-}
-
-/// A worker's position and measurements.
-final class WorkerState {
-    let sampler: DistributedSampler
-    var channel: WorkerChannel!
-    /// Iterations finished (the clock of its next push).
-    var clock = 0
-    /// Server 0's count of applied pushes, in steps, as of the last reply.
-    var knownStep = 0
-    var paused = false
-    var iterations: Int { clock - startClock }
-    var startClock = 0
-    var computeSeconds = 0.0
-    var straggledSeconds = 0.0
-    private var order: (epoch: Int, permutation: [Int])?
-
-    init(sampler: DistributedSampler) {
-        self.sampler = sampler
-    }
-
-    /// The batch of iteration `clock`: this worker's shard of global batch
-    /// `clock mod steps-per-epoch` in epoch `clock / steps-per-epoch` (a worker ahead
-    /// of the others is further on in its own pass over the data).
-    func batch(clock: Int, from data: LabeledImages) -> (images: Tensor, labels: [Int32]) {
-        let epoch = clock / sampler.stepsPerEpoch
-        if order?.epoch != epoch { order = (epoch, sampler.permutation(epoch: epoch)) }
-        return data.batch(sampler.indices(step: clock % sampler.stepsPerEpoch, of: order!.permutation))
     }
 }

@@ -109,17 +109,11 @@ public final class PipelineStrategy: TrainingStrategy {
             throw PipelineSetupError.batchNotDivisible(batch: options.batchSize, microbatches: M)
         }
         data = setup.data
-        guard data.train.imageShape == options.model.inputShape else {
-            throw InputShapeMismatch(dataset: data.name, imageShape: data.train.imageShape, modelInput: options.model.inputShape)
-        }
         sampler = try DistributedSampler(sampleCount: data.train.count, ranks: replicas, rank: replica,
                                          batchPerRank: options.batchSize, seed: setup.seed)
         // Every rank builds the whole model; a stage keeps up to a batch of activations
         // (GPipe: every micro-batch), bounded here by the whole model's.
-        try MemoryBudget.check(MemoryBudget.bytes(for: options.model.footprint(), items: options.batchSize),
-                               for: "the model \(options.model) and a batch of \(options.batchSize)",
-                               ranksOnNode: setup.ranksOnNode)
-        model = try options.model.build(seed: setup.seed)
+        model = try setup.buildModel(options.model, batch: options.batchSize)
         let costs = model.layers.indices.map { i in
             // Multiply-adds, plus one per output element for the element-wise layers.
             Double(model.layers[i].forwardMACs(for: model.shapes[i]) + model.shapes[i + 1].reduce(1, *))
@@ -235,16 +229,8 @@ public final class PipelineStrategy: TrainingStrategy {
     /// Gives every rank of the pipeline the whole model: each stage contributes its
     /// parameter slice (replicas hold identical values, so one pipeline suffices).
     public func prepareEvaluation() throws -> EvaluationTarget {
-        let values = model.parameters.values
-        let mine = runner.parameterRange
-        let all = pipeline.allgatherBytes(Array(UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: values[mine]))))
-        for (s, slice) in all.enumerated() where s != stage {
-            let range = StageRunner(model: model, layers: partition.ranges[s]).parameterRange
-            precondition(slice.count == range.count * MemoryLayout<Float>.stride, "stage \(s) sent \(slice.count) bytes")
-            slice.withUnsafeBytes { source in
-                UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: values[range])).copyMemory(from: source)
-            }
-        }
+        pipeline.allgatherRanges(of: model.parameters.values,
+                                 owned: partition.ranges.map { StageRunner(model: model, layers: $0).parameterRange })
         return EvaluationTarget(model: model, group: world, parameters: model.parameters, modelName: options.model.description)
     }
 
