@@ -22,9 +22,9 @@ struct ParameterServerReport {
         let pushed = communicator.allreduce(Int64(worker?.channel.bytesPushed ?? 0), op: .sum)
         let pulled = communicator.allreduce(Int64(worker?.channel.bytesPulled ?? 0), op: .sum)
         // Server 0's counts (every server sees every push).
-        let counts = communicator.allgather(Int64(shard?.pushes ?? 0)).first ?? 0
-        let steps = communicator.allgather(Int64(shard?.optimizerSteps ?? 0)).first ?? 0
-        let skipped = communicator.allgather(Int64(shard?.skippedPushes ?? 0)).first ?? 0
+        var zero = [Int64(shard?.pushes ?? 0), Int64(shard?.optimizerSteps ?? 0), Int64(shard?.skippedPushes ?? 0)]
+        zero.withUnsafeMutableBufferPointer { communicator.broadcast($0, root: 0) }
+        let (counts, steps, skipped) = (zero[0], zero[1], zero[2])
         let maximum = StalenessHistogram(counts: histogram).maximum
 
         metrics["mode"] = options.consistency.name

@@ -22,6 +22,7 @@ extension TrainingLoop {
                     let trained = progress.summary.trainSeconds + started - epochStart - progress.evaluationSecondsInEpoch
                     try evaluate(run, &progress, after: nil, started: started, trainSeconds: trained)
                     progress.evaluationSecondsInEpoch += MonotonicClock.seconds() - started
+                    progress.window.restart()  // the next line's samples/s without the evaluation
                 }
             }
             progress.summary.trainSeconds += MonotonicClock.seconds() - epochStart - progress.evaluationSecondsInEpoch
