@@ -11,6 +11,7 @@
 //   NeuralNet ─► Persistence ─► Coordination ◄─ Communication
 //   Collectives, Coordination ─► CommunicationHooks ─┬─► GradientCompression (fp16/bf16, PowerSGD, top-k)
 //                                                    └─► DataParallel, PipelineParallel (run the hooks)
+//   TrainingLoop ─► HyperparameterSearch (trials of any trainable over groups) ─► ChorusCLI
 //   Collectives, Datasets, Coordination ─► TrainingLoop ─┬─► DataParallel ───┐
 //   PipelineSchedules (pure) ────────────────────────────┴─► PipelineParallel ┴─► ChorusCLI ─► tools
 //
@@ -20,7 +21,7 @@
 import PackageDescription
 
 let libraries = ["Communication", "ChorusMPI", "ChorusTesting", "Collectives", "NeuralNet", "Datasets", "Persistence",
-                 "Coordination", "TrainingLoop", "CommunicationHooks", "DataParallel", "GradientCompression", "PipelineSchedules", "PipelineParallel", "ParameterServer", "ChorusCLI"]
+                 "Coordination", "TrainingLoop", "CommunicationHooks", "DataParallel", "GradientCompression", "PipelineSchedules", "PipelineParallel", "ParameterServer", "HyperparameterSearch", "ChorusCLI"]
 
 let package = Package(
     name: "Chorus",
@@ -29,6 +30,7 @@ let package = Package(
         .executable(name: "ddp-train", targets: ["ddp-train"]),
         .executable(name: "pipe-train", targets: ["pipe-train"]),
         .executable(name: "ps-train", targets: ["ps-train"]),
+        .executable(name: "tune", targets: ["tune"]),
         .executable(name: "allreduce-bench", targets: ["allreduce-bench"]),
         .executable(name: "p2p-bench", targets: ["p2p-bench"]),
     ],
@@ -80,13 +82,17 @@ let package = Package(
         // Servers holding parameter ranges, workers pushing gradients: BSP, SSP, ASP.
         .target(name: "ParameterServer", dependencies: ["TrainingLoop", "Collectives", "Communication", "Coordination"]),
 
+        // Task-parallel hyper-parameter search: groups of ranks, grid/random/ASHA, CV, results that survive.
+        .target(name: "HyperparameterSearch", dependencies: ["TrainingLoop", "Datasets", "Coordination", "Persistence"]),
+
         // The command-line layer: option groups, the commands, flag-naming messages.
         .target(name: "ChorusCLI",
-                dependencies: ["DataParallel", "GradientCompression", "PipelineParallel", "ParameterServer", "ChorusMPI",
+                dependencies: ["DataParallel", "GradientCompression", "PipelineParallel", "ParameterServer", "HyperparameterSearch", "ChorusMPI",
                                .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "ddp-train", dependencies: ["ChorusCLI"]),
         .executableTarget(name: "pipe-train", dependencies: ["ChorusCLI"]),
         .executableTarget(name: "ps-train", dependencies: ["ChorusCLI"]),
+        .executableTarget(name: "tune", dependencies: ["ChorusCLI"]),
 
         // Benchmarks: executables that print nccl-tests style tables and write CSV.
         .executableTarget(name: "allreduce-bench", dependencies: ["ChorusCLI"], path: "Benchmarks/allreduce-bench"),
@@ -109,6 +115,7 @@ let package = Package(
         .testTarget(name: "GradientCompressionTests", dependencies: ["GradientCompression", "CommunicationHooks", "DataParallel", "ChorusTesting"]),
         .testTarget(name: "PipelineParallelTests", dependencies: ["PipelineParallel", "DataParallel", "ChorusTesting"]),
         .testTarget(name: "ParameterServerTests", dependencies: ["ParameterServer", "DataParallel", "ChorusTesting"]),
+        .testTarget(name: "HyperparameterSearchTests", dependencies: ["HyperparameterSearch", "DataParallel", "ChorusTesting"]),
         .testTarget(name: "ChorusMPITests", dependencies: ["ChorusMPI"]),
         .testTarget(name: "ChorusCLITests", dependencies: ["ChorusCLI", "GradientCompression", "ChorusTesting"]),
     ],

@@ -23,9 +23,22 @@ public enum ConsoleLog {
     // one process can all be a rank 0).
     nonisolated(unsafe) private static var lineOpen = false
 
+    /// Runs `body` with this thread's lines silenced: a search's trials run whole
+    /// training loops, each of whose rank 0 would otherwise print its progress.
+    public static func muted<T>(_ body: () throws -> T) rethrows -> T {
+        let dictionary = Thread.current.threadDictionary
+        let before = dictionary[mutedKey]
+        dictionary[mutedKey] = true
+        defer { dictionary[mutedKey] = before }
+        return try body()
+    }
+
+    private static let mutedKey = "chorus.console.muted"
+    private static var isMuted: Bool { Thread.current.threadDictionary[mutedKey] as? Bool ?? false }
+
     /// A line from rank 0.
     public static func info(_ message: String, rank: Int) {
-        guard rank == 0 else { return }
+        guard rank == 0, !isMuted else { return }
         lock.lock()
         defer { lock.unlock() }
         endOpenLine()
@@ -35,7 +48,7 @@ public enum ConsoleLog {
 
     /// A progress update from rank 0: rewritten in place on a terminal.
     public static func progress(_ message: String, rank: Int) {
-        guard rank == 0 else { return }
+        guard rank == 0, !isMuted else { return }
         lock.lock()
         defer { lock.unlock() }
         if isTerminal {

@@ -57,3 +57,18 @@ public struct DatasetSplits: Sendable {
         self.test = test
     }
 }
+
+extension LabeledImages {
+    /// The samples at `indices`, in that order (a fold of a cross-validation).
+    public func subset(_ indices: [Int]) throws -> LabeledImages {
+        let size = imageShape.reduce(1, *)
+        var pixels = [UInt8](), labels = [UInt8]()
+        pixels.reserveCapacity(indices.count * size)
+        labels.reserveCapacity(indices.count)
+        for index in indices {
+            pixels += self.pixels[index * size..<(index + 1) * size]
+            labels.append(self.labels[index])
+        }
+        return try LabeledImages(pixels: pixels, labels: labels, imageShape: imageShape, classes: classes)
+    }
+}

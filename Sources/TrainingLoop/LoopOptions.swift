@@ -53,12 +53,16 @@ public struct CheckpointPolicy: Sendable, Equatable {
     public var keep: Int
     /// Continue from the newest checkpoint every rank can read (from the start if there is none).
     public var resume: Bool
+    /// Also write one after the last step (a search's trial paused at a rung, to
+    /// continue from when it is promoted).
+    public var atEnd: Bool
 
-    public init(directory: String, every: Int = 0, keep: Int = 3, resume: Bool = false) {
+    public init(directory: String, every: Int = 0, keep: Int = 3, resume: Bool = false, atEnd: Bool = false) {
         self.directory = directory
         self.every = every
         self.keep = keep
         self.resume = resume
+        self.atEnd = atEnd
     }
 }
 

@@ -63,15 +63,23 @@ public struct DDPTrain: MPICommand {
     public init() {}
 
     public func run(world: any Communicator) throws {
+        _ = try train(on: world) { $0 }
+    }
+
+    /// Trains on `communicator` with these flags; `adjust` may change the loop's
+    /// options first (a search trial's data, epochs and outputs).
+    func train(on communicator: any Communicator, adjust: (LoopOptions) -> LoopOptions) throws -> TrainingLoop.Summary {
         var options = DataParallelOptions(model: try common.modelDescription(), batchPerRank: batchSize)
         options.accumulate = accumulate
         let capBytes = max(4, Int(bucketMb * Double(1 << 20)))
         options.engine = DataParallelEngine.Configuration(
             algorithm: allreduce, ranksPerNode: ranksPerNode, bucketCapBytes: capBytes,
             firstBucketCapBytes: min(BucketPlan.defaultFirstCapBytes, capBytes), overlap: !noOverlap)
-        let loop = common.loopOptions(name: "ddp-train", reliability: reliability)
+        let loop = adjust(common.loopOptions(name: "ddp-train", reliability: reliability))
         let compressed = try compression.compression(seed: loop.seed)
-        let strategy = DataParallelStrategy(options: options, communicator: world, hook: compressed.hook())
-        _ = try Float16Overflow.explaining(compressed) { try TrainingLoop(strategy: strategy, options: loop, communicator: world).run() }
+        let strategy = DataParallelStrategy(options: options, communicator: communicator, hook: compressed.hook())
+        return try Float16Overflow.explaining(compressed) {
+            try TrainingLoop(strategy: strategy, options: loop, communicator: communicator).run()
+        }
     }
 }

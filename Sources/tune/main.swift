@@ -1,0 +1,3 @@
+import ChorusCLI
+
+Tune.main()
