@@ -46,6 +46,8 @@ public final class TrainingLoop {
         public var testAccuracy = Double.nan
 
         public var samplesPerSecond: Double { trainSeconds > 0 ? Double(samples) / trainSeconds : 0 }
+
+        public init() {}
     }
 
     /// Runs the whole training and returns what it measured (the same on every rank).
