@@ -306,6 +306,53 @@ expect_failure "ps-train --slow-worker naming a server" "names rank 0, which is 
 expect_failure "ps-train --straggle with a probability above 1" "probability must be between 0 and 1" $MPIRUN -n 3 "$BIN/ps-train" --straggle 2:3
 expect_failure "ps-train --mode ssp --staleness -1" "staleness must be at least 0" $MPIRUN -n 3 "$BIN/ps-train" --mode ssp --staleness -1
 
+echo "== tune: a trial is ddp-train, results independent of the group count, kill and resume, ASHA stops trials, bad use"
+tb=(--model lenet --steps 12 --batch-size 16 --threads 1 --log-every 6 --seed 5)
+tg=(--grid lr=0.02,0.05 --grid momentum=0,0.9 --cv 2)
+run "tune 4 ranks, 2 per trial: 4 trials x 2 folds, refit saved" 300 $MPIRUN -n 4 "$BIN/tune" "${tg[@]}" --ranks-per-trial 2 \
+  --results "$WORK/tune4.csv" --metrics-json "$WORK/tune4.json" --save-model "$WORK/tune-refit.safetensors" "${tb[@]}"
+best=$(python3 -c "import json; p = json.load(open('$WORK/tune4.json'))['best_parameters']; print(' '.join('--%s %s' % kv for kv in sorted(p.items())))" 2>/dev/null)
+run "mpirun -n 2 ddp-train with the best parameters ($best)" 120 $MPIRUN -n 2 "$BIN/ddp-train" "${tb[@]}" $best \
+  --save-model "$WORK/tune-ddp.safetensors"
+run "the refit model is bitwise ddp-train's" 60 $MPIRUN -n 1 "$BIN/chorus-mpi-tests" compare-models \
+  "$WORK/tune-ddp.safetensors" "$WORK/tune-refit.safetensors" 0
+cat > "$WORK/placeless.py" <<'PY'
+import csv, sys
+for row in csv.DictReader(open(sys.argv[1])):
+    print({k: v for k, v in row.items() if k not in ("train_seconds", "group")})
+PY
+for p in 1 3; do
+  run "tune $p rank(s), 1 per trial" 300 $MPIRUN -n "$p" "$BIN/tune" "${tg[@]}" --no-refit --results "$WORK/tune-g$p.csv" "${tb[@]}"
+done
+same_results() { [ "$(python3 "$WORK/placeless.py" "$1")" = "$(python3 "$WORK/placeless.py" "$2")" ]; }
+run "the results file is the same with 1 and 3 groups (times and groups apart), every trial once" 30 bash -c \
+  "$(declare -f same_results); WORK=$WORK; same_results $WORK/tune-g1.csv $WORK/tune-g3.csv \
+   && [ \$(tail -n +2 $WORK/tune-g1.csv | cut -d, -f1 | sort -u | wc -l) -eq 4 ]"
+run "tune killed after two trials (SIGKILL to mpirun)" 300 bash -c "
+  $MPIRUN -n 2 $BIN/tune ${tg[*]} --no-refit --results $WORK/tune-kill.csv ${tb[*]} >/dev/null 2>&1 &
+  job=\$!
+  while [ \$(cat $WORK/tune-kill.csv 2>/dev/null | wc -l) -lt 3 ]; do sleep 0.2; kill -0 \$job 2>/dev/null || exit 1; done
+  kill -9 \$job; pkill -9 -x tune; wait \$job; [ \$(wc -l < $WORK/tune-kill.csv) -lt 5 ]"
+run "tune --resume runs only the missing trials and ends with the uninterrupted results" 300 bash -c "
+  $MPIRUN -n 2 $BIN/tune ${tg[*]} --no-refit --results $WORK/tune-kill.csv --resume ${tb[*]} > $WORK/tune-resume.log 2>&1 \
+  && grep -qE '4 trials \([0-2] to run\)' $WORK/tune-resume.log \
+  && { $(declare -f same_results); WORK=$WORK; same_results $WORK/tune-kill.csv $WORK/tune-g1.csv; }"
+run "tune --scheduler asha: some trials stop at the first rung, the best reaches the last" 300 bash -c "
+  $MPIRUN -n 2 $BIN/tune --grid lr=0.005,0.01,0.02,0.05,0.1,0.2 --scheduler asha --max-epochs 3 --grace-epochs 1 \
+    --reduction-factor 3 --model mlp --hidden 32 --batch-size 128 --threads 1 --results $WORK/asha.csv \
+    --metrics-json $WORK/asha.json > $WORK/asha.log 2>&1 \
+  && grep -q ',stopped,' $WORK/asha.csv && grep -q ',ok,' $WORK/asha.csv \
+  && grep -q '\"trials_stopped\" : [1-9]' $WORK/asha.json && grep -q 'refit_test_accuracy' $WORK/asha.json \
+  && [ ! -d $WORK/asha.csv.trials ]"
+expect_failure "tune: 2 ranks per trial on 3 ranks" "do not divide the 3 ranks" $MPIRUN -n 3 "$BIN/tune" --grid lr=0.1 --ranks-per-trial 2
+expect_failure "tune: an unknown parameter" "'foo' is not a setting tune can search" $MPIRUN -n 2 "$BIN/tune" --grid foo=1,2
+expect_failure "tune: an empty search space" "the search space is empty" $MPIRUN -n 2 "$BIN/tune" --epochs 1
+expect_failure "tune: an empty grid value" "lr has an empty value" $MPIRUN -n 2 "$BIN/tune" --grid lr=
+expect_failure "tune --cv 1" "--cv must be at least 2" $MPIRUN -n 2 "$BIN/tune" --grid lr=0.1 --cv 1
+expect_failure "tune: a bad value is an error before training" "trial 2 \(lr=-1.0\): --lr must be a positive number" \
+  $MPIRUN -n 2 "$BIN/tune" --grid lr=0.1,-1
+expect_failure "tune: a bad base flag" "the base configuration .*--batch-size must be at least 1" $MPIRUN -n 2 "$BIN/tune" --grid lr=0.1 --batch-size 0
+
 echo "== reliability: kill and resume, agreement, faults, checkpoints, non-finite gradients"
 ck=(--model lenet --steps 40 --batch-size 16 --threads 1 --log-every 10 --seed 4)
 run "ddp-train 2 ranks, 40 steps uninterrupted" 120 $MPIRUN -n 2 "$BIN/ddp-train" "${ck[@]}" --save-model "$WORK/ck-full.safetensors"
