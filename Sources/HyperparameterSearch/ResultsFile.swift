@@ -131,7 +131,7 @@ enum CSV {
             } else if c == "," {
                 row.append(field)
                 field = ""
-            } else if c == "\n" {
+            } else if c == "\n" || c == "\r\n" {  // "\r\n" is one Character in Swift
                 row.append(field)
                 rows.append(row)
                 row = []

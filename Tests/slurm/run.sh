@@ -149,6 +149,17 @@ if SERVERS=4 submit "ps-train, 4 servers on 4 tasks" FAILED jobs/ps-train.sbatch
   expect_in "$out" "leaves no worker" "ps-train: the output says no rank is left to work"
 fi
 
+echo "== jobs/tune.sbatch: 4 tasks, 2 per trial, a 2 x 2 grid by cross-validation, by srun"
+if RANKS_PER_TRIAL=2 submit "tune" COMPLETED jobs/tune.sbatch --steps 10 --log-every 10; then
+  expect_in "$out" "^best: trial [0-9]+ " "tune: the report names the best trial against the default"
+  expect_in "$out" "^refit of trial [0-9]+ .*test accuracy" "tune: the best configuration was refit"
+  expect_in "$RESULTS_DIR/tune-$job/metrics.json" '"groups" : 2' "tune: metrics under the job id, 2 groups"
+  expect_in "$RESULTS_DIR/tune-$job/results.csv" "^6,0.1,0.9," "tune: the results file has every trial"
+fi
+if RANKS_PER_TRIAL=3 submit "tune, 3 ranks per trial on 4 tasks" FAILED jobs/tune.sbatch --steps 5; then
+  expect_in "$out" "do not divide the 4 ranks" "tune: the output says the groups do not divide the tasks"
+fi
+
 echo "== a job that cannot run fails with its cause in the output, not a hang"
 if STAGES=2 submit "pipe-train, 3 tasks for 2 stages" FAILED jobs/pipe-train.sbatch --steps 5; then
   expect_in "$out" "multiple of.*stages|stages.*multiple" "pipe-train: the output names the rank/stage mismatch"
