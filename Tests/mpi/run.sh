@@ -307,7 +307,7 @@ expect_failure "ps-train --straggle with a probability above 1" "probability mus
 expect_failure "ps-train --mode ssp --staleness -1" "staleness must be at least 0" $MPIRUN -n 3 "$BIN/ps-train" --mode ssp --staleness -1
 
 echo "== tune: a trial is ddp-train, results independent of the group count, kill and resume, ASHA stops trials, bad use"
-tb=(--model lenet --steps 12 --batch-size 16 --threads 1 --log-every 6 --seed 5)
+tb=(--model mlp --hidden 64 --steps 12 --batch-size 16 --threads 1 --log-every 6 --seed 5)
 tg=(--grid lr=0.02,0.05 --grid momentum=0,0.9 --cv 2)
 run "tune 4 ranks, 2 per trial: 4 trials x 2 folds, refit saved" 300 $MPIRUN -n 4 "$BIN/tune" "${tg[@]}" --ranks-per-trial 2 \
   --results "$WORK/tune4.csv" --metrics-json "$WORK/tune4.json" --save-model "$WORK/tune-refit.safetensors" "${tb[@]}"
@@ -331,15 +331,15 @@ run "the results file is the same with 1 and 3 groups (times and groups apart), 
 run "tune killed after two trials (SIGKILL to mpirun)" 300 bash -c "
   $MPIRUN -n 2 $BIN/tune ${tg[*]} --no-refit --results $WORK/tune-kill.csv ${tb[*]} >/dev/null 2>&1 &
   job=\$!
-  while [ \$(cat $WORK/tune-kill.csv 2>/dev/null | wc -l) -lt 3 ]; do sleep 0.2; kill -0 \$job 2>/dev/null || exit 1; done
+  while [ \$(cat $WORK/tune-kill.csv 2>/dev/null | wc -l) -lt 3 ]; do sleep 0.05; kill -0 \$job 2>/dev/null || exit 1; done
   kill -9 \$job; pkill -9 -x tune; wait \$job; [ \$(wc -l < $WORK/tune-kill.csv) -lt 5 ]"
 run "tune --resume runs only the missing trials and ends with the uninterrupted results" 300 bash -c "
   $MPIRUN -n 2 $BIN/tune ${tg[*]} --no-refit --results $WORK/tune-kill.csv --resume ${tb[*]} > $WORK/tune-resume.log 2>&1 \
   && grep -qE '4 trials \([0-2] to run\)' $WORK/tune-resume.log \
   && { $(declare -f same_results); WORK=$WORK; same_results $WORK/tune-kill.csv $WORK/tune-g1.csv; }"
 run "tune --scheduler asha: some trials stop at the first rung, the best reaches the last" 300 bash -c "
-  $MPIRUN -n 2 $BIN/tune --grid lr=0.005,0.01,0.02,0.05,0.1,0.2 --scheduler asha --max-epochs 3 --grace-epochs 1 \
-    --reduction-factor 3 --model mlp --hidden 32 --batch-size 128 --threads 1 --results $WORK/asha.csv \
+  $MPIRUN -n 2 $BIN/tune --grid lr=0.01,0.02,0.05,0.1 --scheduler asha --max-epochs 3 --grace-epochs 1 \
+    --reduction-factor 3 --model mlp --hidden 32 --batch-size 512 --threads 1 --results $WORK/asha.csv \
     --metrics-json $WORK/asha.json > $WORK/asha.log 2>&1 \
   && grep -q ',stopped,' $WORK/asha.csv && grep -q ',ok,' $WORK/asha.csv \
   && grep -q '\"trials_stopped\" : [1-9]' $WORK/asha.json && grep -q 'refit_test_accuracy' $WORK/asha.json \
