@@ -16,9 +16,6 @@ struct TunableSetting: Sendable {
     let kind: Kind
     let value: @Sendable (DDPTrain) -> String
 
-    /// `--name value`.
-    var flag: String { "--\(name)" }
-
     static let all: [TunableSetting] = [
         TunableSetting(name: "lr", kind: .real) { "\($0.common.lr)" },
         TunableSetting(name: "momentum", kind: .real) { "\($0.common.momentum)" },
@@ -39,8 +36,7 @@ struct TunableSetting: Sendable {
 
     static func named(_ name: String) throws -> TunableSetting {
         guard let setting = all.first(where: { $0.name == name }) else {
-            throw ValidationError("'\(name)' is not a setting tune can search; it can search "
-                                  + all.map(\.name).joined(separator: ", "))
+            throw ValidationError("'\(name)' is not a setting tune can search; it can search \(names)")
         }
         return setting
     }

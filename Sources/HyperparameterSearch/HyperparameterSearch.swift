@@ -118,11 +118,10 @@ public final class HyperparameterSearch {
     /// The finished rows of an earlier run of this search (rank 0 reads them; only
     /// the coordinator needs them).
     func restore() throws -> [TrialRecord] {
-        guard options.resume, let path = options.results else { return [] }
-        let folds = options.validation.foldCount
-        return try world.together("reading \(path) to resume") {
-            guard world.rank == 0, FileManager.default.fileExists(atPath: path) else { return [] }
-            return try ResultsFile(path: path, names: trials.first!.parameters.map(\.name), folds: folds).read(matching: trials)
+        guard options.resume, let file = resultsFile(folds: options.validation.foldCount) else { return [] }
+        return try world.together("reading \(file.path) to resume") {
+            guard world.rank == 0, FileManager.default.fileExists(atPath: file.path) else { return [] }
+            return try file.read(matching: trials)
         }
     }
 
@@ -160,10 +159,6 @@ extension ValidationScheme {
         case .crossValidation(let k): k
         }
     }
-}
-
-extension SearchTrainable {
-    public func describe(_ error: any Error) -> String { "\(error)" }
 }
 
 /// One group's side of the search: ask for work, run it on every fold, report.

@@ -19,7 +19,6 @@ final class SearchBoard {
     private(set) var busySeconds: [Double]
     private(set) var samples = 0
     private(set) var rungsRun = 0
-    private let started = MonotonicClock.seconds()
     /// Where progress lines go (rank 0's console).
     let log: (String) -> Void
 
@@ -61,6 +60,15 @@ final class SearchBoard {
             }
         }
         for (group, assignment) in replies where assignment == .finish { finishedGroups.insert(group) }
+        return replies
+    }
+
+    /// After a failure of the board itself: every group waiting, and the one asking,
+    /// is told to finish (the search stops instead of training on unsaved).
+    func abandon(_ request: WorkRequest) -> [(group: Int, assignment: Assignment)] {
+        let replies = (parked + [request.group]).map { (group: $0, assignment: Assignment.finish) }
+        parked = []
+        finishedGroups.formUnion(replies.map(\.group))
         return replies
     }
 
@@ -120,8 +128,6 @@ final class SearchBoard {
         let left = Double(trials.count - ended) * perRung / Double(groups)
         return ", about \(Formatting.decimals(left, 0)) s left"
     }
-
-    var wallSeconds: Double { MonotonicClock.seconds() - started }
 
     static func mean(_ scores: [Double]) -> Double { scores.reduce(0, +) / Double(max(scores.count, 1)) }
 }

@@ -36,8 +36,7 @@ final class SearchCoordinator: @unchecked Sendable {
     func join() { done.wait() }
 
     private func serve() {
-        var finished = Set<Int>()
-        while finished.count < board.groups {
+        while !board.isFinished {
             let (request, _) = control.receiveMessage(WorkRequest.self, tag: SearchTag.request)
             var replies: [(group: Int, assignment: Assignment)]
             if error == nil {
@@ -45,13 +44,12 @@ final class SearchCoordinator: @unchecked Sendable {
                     replies = try board.handle(request)
                 } catch {
                     self.error = error
-                    replies = (board.parked + [request.group]).map { ($0, .finish) }
+                    replies = board.abandon(request)
                 }
             } else {
-                replies = [(request.group, .finish)]
+                replies = board.abandon(request)
             }
             for (group, assignment) in replies {
-                if assignment == .finish { finished.insert(group) }
                 control.sendMessage(assignment, to: group * ranksPerTrial, tag: SearchTag.assignment)
             }
         }

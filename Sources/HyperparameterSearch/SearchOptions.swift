@@ -17,8 +17,6 @@ public struct SearchOptions: Sendable {
     public var refit = true
     /// Where the refit model goes (safetensors), or nil.
     public var modelPath: String?
-    /// The search's metrics file (JSON), or nil.
-    public var metricsPath: String?
 
     public init() {}
 }

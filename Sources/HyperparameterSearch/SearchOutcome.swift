@@ -34,31 +34,6 @@ public struct RefitOutcome: Codable, Sendable, Equatable {
     public let seconds: Double
 }
 
-extension TrialRecord: Codable {
-    enum CodingKeys: String, CodingKey { case trial, status, rungScores, epochs, trainSeconds, group, message }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(trial: try c.decode(Trial.self, forKey: .trial), status: try c.decode(Status.self, forKey: .status))
-        rungScores = try c.decode([[Double]].self, forKey: .rungScores)
-        epochs = try c.decodeIfPresent(Int.self, forKey: .epochs)
-        trainSeconds = try c.decode(Double.self, forKey: .trainSeconds)
-        group = try c.decode(Int.self, forKey: .group)
-        message = try c.decode(String.self, forKey: .message)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(trial, forKey: .trial)
-        try c.encode(status, forKey: .status)
-        try c.encode(rungScores, forKey: .rungScores)
-        try c.encodeIfPresent(epochs, forKey: .epochs)
-        try c.encode(trainSeconds, forKey: .trainSeconds)
-        try c.encode(group, forKey: .group)
-        try c.encode(message, forKey: .message)
-    }
-}
-
 extension SearchOutcome {
     /// The closing report: the top trials, and the best against the default.
     public func reportLines(top: Int = 5) -> [String] {

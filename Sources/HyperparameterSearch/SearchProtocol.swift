@@ -68,11 +68,6 @@ extension Communicator {
         return (decode(type, status), status.source)
     }
 
-    /// The next message if one has arrived.
-    func pollMessage<Message: Decodable>(_ type: Message.Type, tag: Int) -> (message: Message, source: Int)? {
-        poll(from: Wildcard.anySource, tag: tag).map { (decode(type, $0), $0.source) }
-    }
-
     func waitWithoutSpinning(from source: Int, tag: Int) -> MessageStatus {
         while true {
             if let status = poll(from: source, tag: tag) { return status }

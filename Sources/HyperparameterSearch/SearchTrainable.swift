@@ -19,6 +19,10 @@ public protocol SearchTrainable: Sendable {
     func describe(_ error: any Error) -> String
 }
 
+extension SearchTrainable {
+    public func describe(_ error: any Error) -> String { "\(error)" }
+}
+
 /// How long a run trains and what it keeps.
 public struct TrialRunPlan: Sendable {
     /// Epochs to train to (nil: the trial's own count).

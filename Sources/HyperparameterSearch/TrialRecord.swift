@@ -1,5 +1,5 @@
 /// What a trial has done so far: the row of the results file it becomes.
-public struct TrialRecord: Sendable, Equatable {
+public struct TrialRecord: Sendable, Equatable, Codable {
     public enum Status: String, Sendable, Codable {
         /// Trained through its last rung.
         case ok
