@@ -73,7 +73,7 @@ public enum CommandLineMessages {
         case let few as TooFewParameters:
             return "\(few); choose fewer --servers"
         case let conflict as OutputConflict:
-            let names = ["model": "--save-model", "metrics": "--metrics-json", "trace": "--trace"]
+            let names = ["model": "--save-model", "metrics": "--metrics-json", "trace": "--trace", "results": "--results"]
             return "\(conflict.outputs.map { names[$0] ?? $0 }.joined(separator: " and ")) name the same file \(conflict.path)"
         case let foreign as ForeignCheckpoints:
             return "--checkpoint-dir \(foreign)"

@@ -68,7 +68,7 @@ extension TrainingLoop {
     /// Whether the loop's ranks communicate once `done` steps are done: to write a
     /// checkpoint, to evaluate, to finish, or to reduce a progress line's loss.
     func communicates(_ run: PreparedRun, afterStep done: Int, stepInEpoch: Int) -> Bool {
-        let checkpoint = (options.checkpoints.map { $0.every > 0 && done % $0.every == 0 || $0.atEnd && done == run.totalSteps } ?? false)
+        let checkpoint = (options.checkpoints?.isDue(afterStep: done, totalSteps: run.totalSteps) ?? false)
             || evaluatesWithinEpoch(run, afterStep: done, stepInEpoch: stepInEpoch)
         let reducesLoss: Bool
         if case .mean = run.plan.lossReporting { reducesLoss = logsProgress(run, afterStep: done, stepInEpoch: stepInEpoch) } else {

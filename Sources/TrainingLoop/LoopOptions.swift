@@ -64,6 +64,11 @@ public struct CheckpointPolicy: Sendable, Equatable {
         self.resume = resume
         self.atEnd = atEnd
     }
+
+    /// Whether a checkpoint is written once `done` of `totalSteps` steps are done.
+    public func isDue(afterStep done: Int, totalSteps: Int) -> Bool {
+        (every > 0 && done % every == 0) || (atEnd && done == totalSteps)
+    }
 }
 
 /// Files written at the end of a run (each atomically, by rank 0).

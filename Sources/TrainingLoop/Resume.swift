@@ -73,9 +73,7 @@ extension TrainingLoop {
     /// (its rank 0), which stores them all as `rank<r>.<name>` (r: the rank in that
     /// group); a resuming rank takes back its own.
     func checkpointIfDue(_ run: PreparedRun, _ progress: Progress, epoch: Int, stepInEpoch: Int) throws {
-        guard let policy = options.checkpoints,
-              (policy.every > 0 && progress.summary.steps % policy.every == 0) || (policy.atEnd && progress.summary.steps == run.totalSteps)
-        else { return }
+        guard let policy = options.checkpoints, policy.isDue(afterStep: progress.summary.steps, totalSteps: run.totalSteps) else { return }
         let next = stepInEpoch + 1 < run.plan.stepsPerEpoch ? (epoch, stepInEpoch + 1) : (epoch + 1, 0)
         // Ranks without a scope keep no state; a scope without its own state group
         // gathers over the whole loop, so then every rank has one.

@@ -33,21 +33,31 @@ public struct LearningRateOverflow: Error, CustomStringConvertible {
     public var description: String { "the learning rate \(rate) scaled by \(scale) is not a finite number" }
 }
 
+/// Checks the output paths that are given (rank 0 writes them all, so rank 0 checks):
+/// that no two name one file, that each can be written, and removes the temporaries
+/// an interrupted write left. Collective; `extra` runs on rank 0 after, for checks of
+/// the caller's own (a search's results file that exists without --resume).
+public func checkOutputFiles(_ outputs: [(name: String, path: String?)], over communicator: any Communicator,
+                             extra: () throws -> Void = {}) throws {
+    let given = outputs.compactMap { name, path in path.map { (name: name, path: $0) } }
+    try communicator.together("checking the output files") {
+        guard communicator.rank == 0 else { return }
+        for (name, path) in given {
+            let same = given.filter { $0.path == path }.map(\.name)
+            if same.count > 1, same[0] == name { throw OutputConflict(outputs: same, path: path) }
+            try AtomicFile.checkWritable(file: path)
+            AtomicFile.removeInterruptedWrites(of: path)
+        }
+        try extra()
+    }
+}
+
 extension TrainingLoop {
     /// Checks every output path before any work: a model lost after an hour of
     /// training because its directory does not exist is the failure this prevents.
     func checkOutputs() throws {
-        let outputs = [("model", options.outputs.model), ("metrics", options.outputs.metrics), ("trace", options.outputs.trace)]
-            .compactMap { name, path in path.map { (name, $0) } }
-        try communicator.together("checking the output files") {
-            guard rank == 0 else { return }  // rank 0 writes them all
-            for (name, path) in outputs {
-                let same = outputs.filter { $0.1 == path }.map(\.0)
-                if same.count > 1, same[0] == name { throw OutputConflict(outputs: same, path: path) }
-                try AtomicFile.checkWritable(file: path)
-                AtomicFile.removeInterruptedWrites(of: path)
-            }
-        }
+        try checkOutputFiles([("model", options.outputs.model), ("metrics", options.outputs.metrics), ("trace", options.outputs.trace)],
+                             over: communicator)
     }
 
     /// The run's length in steps (the step limit, or every epoch, whichever is

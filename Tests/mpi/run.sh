@@ -351,6 +351,8 @@ expect_failure "tune: an empty grid value" "lr has an empty value" $MPIRUN -n 2 
 expect_failure "tune --cv 1" "--cv must be at least 2" $MPIRUN -n 2 "$BIN/tune" --grid lr=0.1 --cv 1
 expect_failure "tune: a bad value is an error before training" "trial 2 \(lr=-1.0\): --lr must be a positive number" \
   $MPIRUN -n 2 "$BIN/tune" --grid lr=0.1,-1
+expect_failure "tune: two outputs naming one file" "--results and --metrics-json name the same file" \
+  $MPIRUN -n 2 "$BIN/tune" --grid lr=0.1 --results "$WORK/tune-same" --metrics-json "$WORK/tune-same"
 expect_failure "tune: a bad base flag" "the base configuration .*--batch-size must be at least 1" $MPIRUN -n 2 "$BIN/tune" --grid lr=0.1 --batch-size 0
 
 echo "== reliability: kill and resume, agreement, faults, checkpoints, non-finite gradients"

@@ -116,7 +116,7 @@ public struct Tune: MPICommand {
         let data = try world.together("loading \(baseCommand.common.datasetChoice.name)") {
             try baseCommand.common.datasetChoice.load(seed: baseCommand.common.seed)
         }
-        let trainable = DataParallelTrainable(base: base, threads: baseCommand.common.threads ?? threadsPerRank(world))
+        let trainable = DataParallelTrainable(base: base, threads: baseCommand.common.threads ?? blasThreadsPerRank(world).threads)
         let search = HyperparameterSearch(trials: trials, options: options, trainable: trainable, data: data, world: world)
         let outcome = try search.run()
         ConsoleLog.info(outcome.reportLines().joined(separator: "\n"), rank: world.rank)
@@ -141,28 +141,15 @@ public struct Tune: MPICommand {
         options.seed = seed
         options.refit = refit
         options.modelPath = saveModel
-        options.metricsPath = metricsJson
         return options
     }
 
     /// The output files are checked before any trial trains (rank 0 writes them all).
     func checkOutputs(world: any Communicator) throws {
-        try world.together("checking the output files") {
-            guard world.rank == 0 else { return }
-            for path in [results, saveModel, metricsJson].compactMap({ $0 }) {
-                try AtomicFile.checkWritable(file: path)
-                AtomicFile.removeInterruptedWrites(of: path)
-            }
+        try checkOutputFiles([("results", results), ("model", saveModel), ("metrics", metricsJson)], over: world) {
             if let results, !resume, FileManager.default.fileExists(atPath: results) {
                 throw ValidationError("\(results) exists: pass --resume to continue that search, or choose another file")
             }
         }
-    }
-
-    /// One OpenBLAS thread per core for the ranks of this node (all trials' ranks, not one group's).
-    func threadsPerRank(_ world: any Communicator) -> Int {
-        let node = world.splitByNode()
-        defer { node.release() }
-        return max(1, ProcessInfo.processInfo.activeProcessorCount / node.size)
     }
 }
