@@ -37,17 +37,26 @@ expect_failure() {
   else pass "$name (exit $code)"; fi
 }
 
-echo "== collectives: every algorithm against MPI_Allreduce"
+# section TITLE: starts a group of checks; prints how long the previous one took,
+# so a slow CI points at its section.
+section_start=$SECONDS
+section() {
+  [ -n "${section_title:-}" ] && echo "   ($((SECONDS - section_start)) s)"
+  section_start=$SECONDS section_title=$1
+  [ "$1" = end ] || echo "== $1"
+}
+
+section "collectives: every algorithm against MPI_Allreduce"
 for p in $RANKS; do
   run "collectives at $p ranks" 300 $MPIRUN -n "$p" "$BIN/chorus-mpi-tests" collectives
 done
 
-echo "== point-to-point and groups: any-source receives, probes, wait-any, splits without a colour, release"
+section "point-to-point and groups: any-source receives, probes, wait-any, splits without a colour, release"
 for p in $RANKS; do
   run "point-to-point at $p ranks" 60 $MPIRUN -n "$p" "$BIN/chorus-mpi-tests" point-to-point
 done
 
-echo "== collectives on a simulated cluster: 3 nodes of 2 ranks over TCP, 5 ranks (uneven last node)"
+section "collectives on a simulated cluster: 3 nodes of 2 ranks over TCP, 5 ranks (uneven last node)"
 if [ "$(id -u)" -eq 0 ] && ip netns add chorus-probe 2>/dev/null && ip netns delete chorus-probe; then
   NODES=3 RANKS_PER_NODE=2 Benchmarks/cluster/cluster-up.sh >/dev/null
   run "collectives at 5 ranks on 3 simulated nodes" 300 Benchmarks/cluster/cluster-mpirun -n 5 "$BIN/chorus-mpi-tests" collectives
@@ -56,7 +65,7 @@ else
   echo "SKIP (needs root and network namespaces)"
 fi
 
-echo "== ranks passing different lengths to one all-reduce: an error naming the ranks, not a hang"
+section "ranks passing different lengths to one all-reduce: an error naming the ranks, not a hang"
 for algorithm in ring hierarchical recursive-doubling shared-memory; do
   for p in 2 3 4; do
     expect_failure "$algorithm, $p ranks, rank 1 one element longer" "disagree on the element count: rank [0-9]+ has [0-9]+, rank [0-9]+ has" \
@@ -64,7 +73,7 @@ for algorithm in ring hierarchical recursive-doubling shared-memory; do
   done
 done
 
-echo "== allreduce-bench: runs, checks every algorithm, writes the CSV the docs describe"
+section "allreduce-bench: runs, checks every algorithm, writes the CSV the docs describe"
 run "allreduce-bench 3 ranks, 4 B - 256 KiB" 120 $MPIRUN -n 3 "$BIN/allreduce-bench" --min-bytes 4 --max-bytes 256K \
   --step-factor 8 --iterations 4 --rounds 2 --csv "$WORK/bench.csv"
 run "bench CSV: header, 6 sizes x 7 rows, every algorithm correct" 10 bash -c "
@@ -75,7 +84,7 @@ expect_failure "allreduce-bench with an unknown algorithm" "unknown algorithm 't
 expect_failure "allreduce-bench with --min-bytes above --max-bytes" "larger than --max-bytes" \
   $MPIRUN -n 2 "$BIN/allreduce-bench" --min-bytes 1M --max-bytes 4K
 
-echo "== data parallel equals single process on the same global batch"
+section "data parallel equals single process on the same global batch"
 common=(--model lenet --dataset fashion-mnist --steps 20 --lr 0.05 --momentum 0 --seed 7 --log-every 10 --threads 1)
 run "ddp-train 1 rank x batch 64" 300 $MPIRUN -n 1 "$BIN/ddp-train" "${common[@]}" --batch-size 64 --save-model "$WORK/one.safetensors"
 run "ddp-train 4 ranks x batch 16" 300 $MPIRUN -n 4 "$BIN/ddp-train" "${common[@]}" --batch-size 16 --save-model "$WORK/four.safetensors"
@@ -90,7 +99,7 @@ run "mlp 3 x 8 ends with the parameters of 1 x 24" 60 \
 run "a different model is detected as different" 60 \
   bash -c "! $MPIRUN -n 1 $BIN/chorus-mpi-tests compare-models $WORK/one.safetensors $WORK/mlp1.safetensors 1e-4"
 
-echo "== DDP engine: buckets reduced during backward give the same bits as after it"
+section "DDP engine: buckets reduced during backward give the same bits as after it"
 ddp=(--model mlp --hidden 256,256,128 --dataset synthetic --steps 10 --threads 1 --batch-size 16 --bucket-mb 0.1 --seed 5 --log-every 5)
 for p in 2 3; do
   run "ddp-train $p ranks, overlap (adam, 5 buckets)" 300 $MPIRUN -n "$p" "$BIN/ddp-train" "${ddp[@]}" --optimizer adam --lr 0.001 \
@@ -105,7 +114,7 @@ for p in 2 3; do
     $MPIRUN -n 1 "$BIN/chorus-mpi-tests" check-trace "$WORK/trace$p.json" "$p"
 done
 
-echo "== gradient accumulation: 4 micro-batches of 16 equal one batch of 64"
+section "gradient accumulation: 4 micro-batches of 16 equal one batch of 64"
 acc=(--model lenet --dataset fashion-mnist --steps 8 --threads 1 --seed 11 --lr 0.05 --log-every 4)
 run "ddp-train 2 ranks, batch 16, --accumulate 4" 300 $MPIRUN -n 2 "$BIN/ddp-train" "${acc[@]}" --batch-size 16 --accumulate 4 \
   --save-model "$WORK/acc4.safetensors"
@@ -113,7 +122,7 @@ run "ddp-train 2 ranks, batch 64" 300 $MPIRUN -n 2 "$BIN/ddp-train" "${acc[@]}" 
 run "accumulated and large-batch parameters agree (max relative difference 1e-5)" 60 \
   $MPIRUN -n 1 "$BIN/chorus-mpi-tests" compare-models "$WORK/acc4.safetensors" "$WORK/acc1.safetensors" 1e-5
 
-echo "== pipeline: S stages x M micro-batches, GPipe and 1F1B, equal the unsplit model on the same batches"
+section "pipeline: S stages x M micro-batches, GPipe and 1F1B, equal the unsplit model on the same batches"
 pipe=(--model mlp --hidden 64,64,32 --dataset synthetic --steps 4 --seed 9 --lr 0.05 --threads 1 --log-every 4)
 run "reference: unsplit mlp, 1 process, batch 24" 120 $MPIRUN -n 1 "$BIN/ddp-train" "${pipe[@]}" --batch-size 24 \
   --save-model "$WORK/pipe-ref.safetensors"
@@ -177,7 +186,7 @@ expect_failure "pipe-train: more stages than layers" "need at least 9 layers" $M
 expect_failure "pipe-train: batch not divisible by micro-batches" "not divisible by --microbatches" $MPIRUN -n 2 "$BIN/pipe-train" --batch-size 10 --microbatches 4
 expect_failure "pipe-train: --split out of range" "must be increasing layer indices" $MPIRUN -n 3 "$BIN/pipe-train" --stages 3 --split 2,99 --dataset synthetic
 
-echo "== Examples/: a package using Chorus as a library (its own layer and model, its own loop around the engine)"
+section "Examples/: a package using Chorus as a library (its own layer and model, its own loop around the engine)"
 example=Examples/.build/release/custom-ddp
 run "custom-ddp 1 rank x batch 64" 120 bash -c "$MPIRUN -n 1 $example 120 > $WORK/example1.log"
 run "custom-ddp 2 ranks x batch 32" 120 bash -c "$MPIRUN -n 2 $example 120 > $WORK/example2.log"
@@ -190,14 +199,14 @@ def read(path):
 print(a, b, loss1, loss2)
 sys.exit(0 if abs(a - b) <= 1e-5 * abs(a) and loss1 < 0.1 and loss2 < 0.1 else 1)"
 
-echo "== Fashion-MNIST accuracy: 4 ranks, 2 epochs, default batch and learning rate"
+section "Fashion-MNIST accuracy: 4 ranks, 2 epochs, default batch and learning rate"
 run "ddp-train lenet 4 ranks 2 epochs" 900 $MPIRUN -n 4 "$BIN/ddp-train" --model lenet --epochs 2 --log-every 100 \
   --metrics-json "$WORK/metrics.json"
 run "metrics: every field, 936 steps, test accuracy >= 85%" 30 $MPIRUN -n 1 "$BIN/chorus-mpi-tests" check-metrics \
   "$WORK/metrics.json" model=lenet epochs global_batch samples_per_sec final_loss allreduce comm_seconds wall_seconds \
   ranks=4 steps=936 'test_accuracy>=0.85'
 
-echo "== gradient compression: bitwise where it must be, resumable, as accurate as uncompressed"
+section "gradient compression: bitwise where it must be, resumable, as accurate as uncompressed"
 run "ddp-train 2 ranks x batch 32" 300 $MPIRUN -n 2 "$BIN/ddp-train" "${common[@]}" --batch-size 32 --save-model "$WORK/two.safetensors"
 run "ddp-train --compress none" 300 $MPIRUN -n 2 "$BIN/ddp-train" "${common[@]}" --batch-size 32 --compress none \
   --save-model "$WORK/two-none.safetensors"
@@ -247,7 +256,7 @@ for method in powersgd:2 fp16; do
     check-metrics "$WORK/accuracy-$method.json" steps=936 "test_accuracy>=$floor"
 done
 
-echo "== parameter server: BSP equals ddp-train on the workers, SSP's bound holds under a straggler, bad use ends every rank"
+section "parameter server: BSP equals ddp-train on the workers, SSP's bound holds under a straggler, bad use ends every rank"
 psc=(--model lenet --dataset fashion-mnist --steps 24 --lr 0.05 --seed 7 --log-every 12 --threads 1 --batch-size 16)
 for w in 2 3; do
   run "ddp-train $w ranks x batch 16 (reference)" 300 $MPIRUN -n "$w" "$BIN/ddp-train" "${psc[@]}" --save-model "$WORK/ps-ddp$w.safetensors"
@@ -306,7 +315,7 @@ expect_failure "ps-train --slow-worker naming a server" "names rank 0, which is 
 expect_failure "ps-train --straggle with a probability above 1" "probability must be between 0 and 1" $MPIRUN -n 3 "$BIN/ps-train" --straggle 2:3
 expect_failure "ps-train --mode ssp --staleness -1" "staleness must be at least 0" $MPIRUN -n 3 "$BIN/ps-train" --mode ssp --staleness -1
 
-echo "== tune: a trial is ddp-train, results independent of the group count, kill and resume, ASHA stops trials, bad use"
+section "tune: a trial is ddp-train, results independent of the group count, kill and resume, ASHA stops trials, bad use"
 tb=(--model mlp --hidden 64 --steps 12 --batch-size 16 --threads 1 --log-every 6 --seed 5)
 tg=(--grid lr=0.02,0.05 --grid momentum=0,0.9 --cv 2)
 run "tune 4 ranks, 2 per trial: 4 trials x 2 folds, refit saved" 300 $MPIRUN -n 4 "$BIN/tune" "${tg[@]}" --ranks-per-trial 2 \
@@ -355,7 +364,7 @@ expect_failure "tune: two outputs naming one file" "--results and --metrics-json
   $MPIRUN -n 2 "$BIN/tune" --grid lr=0.1 --results "$WORK/tune-same" --metrics-json "$WORK/tune-same"
 expect_failure "tune: a bad base flag" "the base configuration .*--batch-size must be at least 1" $MPIRUN -n 2 "$BIN/tune" --grid lr=0.1 --batch-size 0
 
-echo "== reliability: kill and resume, agreement, faults, checkpoints, non-finite gradients"
+section "reliability: kill and resume, agreement, faults, checkpoints, non-finite gradients"
 ck=(--model lenet --steps 40 --batch-size 16 --threads 1 --log-every 10 --seed 4)
 run "ddp-train 2 ranks, 40 steps uninterrupted" 120 $MPIRUN -n 2 "$BIN/ddp-train" "${ck[@]}" --save-model "$WORK/ck-full.safetensors"
 expect_failure "rank 1 dies at step 25 (checkpoints every 10): the job ends, naming it" "injected fault at step 25" \
@@ -419,11 +428,11 @@ run "--skip-nonfinite skips such updates and finishes" 120 $MPIRUN -n 2 "$BIN/dd
   --steps 30 --lr 1e30 --optimizer sgd --skip-nonfinite --metrics-json "$WORK/skip.json"
 run "metrics count the skipped steps" 30 $MPIRUN -n 1 "$BIN/chorus-mpi-tests" check-metrics "$WORK/skip.json" 'skipped_nonfinite_steps>=1'
 
-echo "== help"
+section "help"
 run "ddp-train --help lists the DDP flags" 30 bash -c "$MPIRUN -n 2 $BIN/ddp-train --help | grep -q -- '--bucket-mb'"
 run "allreduce-bench --help lists its flags" 30 bash -c "$MPIRUN -n 1 $BIN/allreduce-bench --help | grep -q -- '--algorithms'"
 
-echo "== bad input: a clear message and a non-zero exit from every rank, no hang"
+section "bad input: a clear message and a non-zero exit from every rank, no hang"
 mkdir -p "$WORK/empty" "$WORK/truncated" "$WORK/badmagic"
 for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
   cp /usr/share/datasets/fashion-mnist/$f.gz "$WORK/truncated/"
@@ -456,7 +465,7 @@ expect_failure "global batch larger than the dataset" "fewer than one global bat
 expect_failure "unwritable model path" "cannot write" $MPIRUN -n 2 "$BIN/ddp-train" --dataset synthetic --steps 1 \
   --save-model /proc/chorus/model.safetensors
 
-echo "== hardening: no input, flag combination or signal hangs a job, clobbers a file or crashes with a backtrace"
+section "hardening: no input, flag combination or signal hangs a job, clobbers a file or crashes with a backtrace"
 # in_fresh_dir NAME PATTERN EXPECT ALLOWED -- CMD...: runs CMD (timeout 60 s, so every rank
 # has exited within it) in a new directory prepared by the caller's setup_dir, then checks
 # the exit (EXPECT: fail or ok), the message (PATTERN, or - for none), that no rank printed
@@ -599,5 +608,5 @@ run "no test images: accuracy is n/a, null in the metrics" 120 bash -c \
 expect_failure "allreduce-bench sizes that are not whole floats" "--min-bytes must be a multiple of 4" $MPIRUN -n 2 "$BIN/allreduce-bench" --min-bytes 6 --max-bytes 14
 expect_failure "allreduce-bench with an algorithm twice" "--algorithms names ring more than once" $MPIRUN -n 2 "$BIN/allreduce-bench" --algorithms ring,ring
 
-echo "mpi: $passed passed, $failed failed"
+section end; echo "mpi: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -125,7 +125,16 @@ expect_in() {
   if grep -qE "$2" "$1" 2>/dev/null; then pass "$3"; else fail "$3: no line matching '$2' in $1" "$1"; fi
 }
 
-echo "== jobs/ddp-train.sbatch: 4 ranks by srun --mpi=pmix"
+# section TITLE: starts a group of checks; prints how long the previous one took,
+# so a slow CI points at its section.
+section_start=$SECONDS
+section() {
+  [ -n "${section_title:-}" ] && echo "   ($((SECONDS - section_start)) s)"
+  section_start=$SECONDS section_title=$1
+  [ "$1" = end ] || echo "== $1"
+}
+
+section "jobs/ddp-train.sbatch: 4 ranks by srun --mpi=pmix"
 if submit "ddp-train" COMPLETED jobs/ddp-train.sbatch --steps 40 --log-every 20; then
   expect_in "$out" "^done: 40 steps" "ddp-train: 4 ranks trained 40 steps"
   expect_in "$out" "4 tasks, launch with srun" "ddp-train: the job had 4 tasks"
@@ -134,13 +143,13 @@ if submit "ddp-train" COMPLETED jobs/ddp-train.sbatch --steps 40 --log-every 20;
     || fail "ddp-train: no $RESULTS_DIR/ddp-train-$job/model.safetensors"
 fi
 
-echo "== jobs/pipe-train.sbatch: 3 stages by mpirun inside the allocation"
+section "jobs/pipe-train.sbatch: 3 stages by mpirun inside the allocation"
 if CHORUS_LAUNCH=mpirun submit "pipe-train" COMPLETED jobs/pipe-train.sbatch --steps 20 --log-every 10; then
   expect_in "$out" "^done: 20 steps.*bubble" "pipe-train: 3 stages trained 20 steps"
   expect_in "$RESULTS_DIR/pipe-train-$job/metrics.json" '"stages" : 3' "pipe-train: metrics under the job id, 3 stages"
 fi
 
-echo "== jobs/ps-train.sbatch: 1 server + 3 workers, SSP, by srun"
+section "jobs/ps-train.sbatch: 1 server + 3 workers, SSP, by srun"
 if submit "ps-train" COMPLETED jobs/ps-train.sbatch --steps 30 --log-every 10; then
   expect_in "$out" "^done: 30 steps.*ssp, staleness 2: max staleness [0-2]," "ps-train: 3 workers trained 30 steps within the bound"
   expect_in "$RESULTS_DIR/ps-train-$job/metrics.json" '"workers" : 3' "ps-train: metrics under the job id, 3 workers"
@@ -149,7 +158,7 @@ if SERVERS=4 submit "ps-train, 4 servers on 4 tasks" FAILED jobs/ps-train.sbatch
   expect_in "$out" "leaves no worker" "ps-train: the output says no rank is left to work"
 fi
 
-echo "== jobs/tune.sbatch: 4 tasks, 2 per trial, a 2 x 2 grid by cross-validation, by srun"
+section "jobs/tune.sbatch: 4 tasks, 2 per trial, a 2 x 2 grid by cross-validation, by srun"
 if RANKS_PER_TRIAL=2 submit "tune" COMPLETED jobs/tune.sbatch --steps 10 --log-every 10; then
   expect_in "$out" "^best: trial [0-9]+ " "tune: the report names the best trial against the default"
   expect_in "$out" "^refit of trial [0-9]+ .*test accuracy" "tune: the best configuration was refit"
@@ -160,7 +169,7 @@ if RANKS_PER_TRIAL=3 submit "tune, 3 ranks per trial on 4 tasks" FAILED jobs/tun
   expect_in "$out" "do not divide the 4 ranks" "tune: the output says the groups do not divide the tasks"
 fi
 
-echo "== a job that cannot run fails with its cause in the output, not a hang"
+section "a job that cannot run fails with its cause in the output, not a hang"
 if STAGES=2 submit "pipe-train, 3 tasks for 2 stages" FAILED jobs/pipe-train.sbatch --steps 5; then
   expect_in "$out" "multiple of.*stages|stages.*multiple" "pipe-train: the output names the rank/stage mismatch"
 fi
@@ -183,5 +192,5 @@ if [ -f jobs/scaling-sweep.sbatch ]; then
   fi
 fi
 
-echo "slurm: $passed passed, $failed failed"
+section end; echo "slurm: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
