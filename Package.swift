@@ -12,6 +12,7 @@
 //   Collectives, Coordination ─► CommunicationHooks ─┬─► GradientCompression (fp16/bf16, PowerSGD, top-k)
 //                                                    └─► DataParallel, PipelineParallel (run the hooks)
 //   TrainingLoop ─► HyperparameterSearch (trials of any trainable over groups) ─► ChorusCLI
+//   TrainingLoop ─► Federated (rounds of simulated clients) ─► ChorusCLI
 //   Collectives, Datasets, Coordination ─► TrainingLoop ─┬─► DataParallel ───┐
 //   PipelineSchedules (pure) ────────────────────────────┴─► PipelineParallel ┴─► ChorusCLI ─► tools
 //
@@ -21,7 +22,7 @@
 import PackageDescription
 
 let libraries = ["Communication", "ChorusMPI", "ChorusTesting", "Collectives", "NeuralNet", "Datasets", "Persistence",
-                 "Coordination", "TrainingLoop", "CommunicationHooks", "DataParallel", "GradientCompression", "PipelineSchedules", "PipelineParallel", "ParameterServer", "HyperparameterSearch", "ChorusCLI"]
+                 "Coordination", "TrainingLoop", "CommunicationHooks", "DataParallel", "GradientCompression", "PipelineSchedules", "PipelineParallel", "ParameterServer", "HyperparameterSearch", "Federated", "ChorusCLI"]
 
 let package = Package(
     name: "Chorus",
@@ -31,6 +32,7 @@ let package = Package(
         .executable(name: "pipe-train", targets: ["pipe-train"]),
         .executable(name: "ps-train", targets: ["ps-train"]),
         .executable(name: "tune", targets: ["tune"]),
+        .executable(name: "fed-train", targets: ["fed-train"]),
         .executable(name: "allreduce-bench", targets: ["allreduce-bench"]),
         .executable(name: "p2p-bench", targets: ["p2p-bench"]),
     ],
@@ -85,14 +87,18 @@ let package = Package(
         // Task-parallel hyper-parameter search: groups of ranks, grid/random/ASHA, CV, results that survive.
         .target(name: "HyperparameterSearch", dependencies: ["TrainingLoop", "Datasets", "Coordination", "Persistence"]),
 
+        // Federated averaging over simulated clients: partitions, FedAvg/FedSGD/FedProx, dropout, secure aggregation.
+        .target(name: "Federated", dependencies: ["TrainingLoop", "Collectives", "Communication", "Coordination", "Datasets"]),
+
         // The command-line layer: option groups, the commands, flag-naming messages.
         .target(name: "ChorusCLI",
-                dependencies: ["DataParallel", "GradientCompression", "PipelineParallel", "ParameterServer", "HyperparameterSearch", "ChorusMPI",
+                dependencies: ["DataParallel", "GradientCompression", "PipelineParallel", "ParameterServer", "HyperparameterSearch", "Federated", "ChorusMPI",
                                .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "ddp-train", dependencies: ["ChorusCLI"]),
         .executableTarget(name: "pipe-train", dependencies: ["ChorusCLI"]),
         .executableTarget(name: "ps-train", dependencies: ["ChorusCLI"]),
         .executableTarget(name: "tune", dependencies: ["ChorusCLI"]),
+        .executableTarget(name: "fed-train", dependencies: ["ChorusCLI"]),
 
         // Benchmarks: executables that print nccl-tests style tables and write CSV.
         .executableTarget(name: "allreduce-bench", dependencies: ["ChorusCLI"], path: "Benchmarks/allreduce-bench"),
@@ -116,6 +122,7 @@ let package = Package(
         .testTarget(name: "PipelineParallelTests", dependencies: ["PipelineParallel", "DataParallel", "ChorusTesting"]),
         .testTarget(name: "ParameterServerTests", dependencies: ["ParameterServer", "DataParallel", "ChorusTesting"]),
         .testTarget(name: "HyperparameterSearchTests", dependencies: ["HyperparameterSearch", "DataParallel", "ChorusTesting"]),
+        .testTarget(name: "FederatedTests", dependencies: ["Federated", "ChorusTesting"]),
         .testTarget(name: "ChorusMPITests", dependencies: ["ChorusMPI"]),
         .testTarget(name: "ChorusCLITests", dependencies: ["ChorusCLI", "GradientCompression", "ChorusTesting"]),
     ],

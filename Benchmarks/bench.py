@@ -20,6 +20,9 @@ Suites (all by default; --suites picks some):
                stragglers, with transient ones (--straggle 0.2:4) and with one persistent
                one (--slow-worker 4:3), next to ddp-train at 4 ranks; time to 85% test
                accuracy from the evaluation curve (--eval-every)
+    tune       tune: a grid search's wall time at 1, 2 and 4 ranks (one trial per rank) on
+               one node and (as root) on a simulated 2-node cluster; ASHA against the full
+               grid on the same space (best score, training samples spent)
 
 p2p, allreduce and ddp also run on a simulated cluster (network namespaces, shaped
 links; Benchmarks/cluster) when run as root outside SLURM: on 2 nodes, and in the
@@ -54,14 +57,18 @@ PROFILES = {
                   pipe_stages=[1, 2], pipe_micro=[1, 4], pipe_steps=4, p2p_max_bytes="4M", repeats=1,
                   spread_nodes=False, compress_models=["lenet"], compressors=["none", "powersgd:2"],
                   compress_steps=dict(lenet=8, mlp=4), compress_links=[], compress_rounds=1,
-                  ps_modes=[], ps_stragglers=[], ps_epochs=1, ps_steps=8, ps_eval_every=4),
+                  ps_modes=[], ps_stragglers=[], ps_epochs=1, ps_steps=8, ps_eval_every=4,
+                  tune_model=["--model", "mlp", "--hidden", "64"], tune_ranks=[1, 2], tune_cluster_ranks=[2],
+                  tune_grid=["lr=0.01,0.1"], tune_scaling=["--cv", "2", "--steps", "6"],
+                  tune_space=["lr=0.01,0.1", "momentum=0,0.9"], tune_max_epochs=2, tune_reduction=2),
     # Under 5 minutes on 2 cores: every sweep, coarser.
     "quick": dict(allreduce_ranks=[2, 4], max_bytes="64M", step_factor=4, iterations=None, cluster_max_bytes="2M",
                   ddp_models=["lenet", "mlp"], ddp_ranks=[1, 2, 4], ddp_steps=20, bucket_mb=[1, 4, 25],
                   pipe_stages=[1, 2, 3, 4], pipe_micro=[1, 2, 4, 8, 16], pipe_steps=12, p2p_max_bytes="64M", repeats=1,
                   spread_nodes=False, compress_models=["mlp"], compressors=["none", "fp16", "powersgd:4"],
                   compress_steps=dict(lenet=40, mlp=6), compress_links=["1gbit"], compress_rounds=1,
-                  ps_modes=[], ps_stragglers=[], ps_epochs=1, ps_steps=None, ps_eval_every=50),
+                  ps_modes=[], ps_stragglers=[], ps_epochs=1, ps_steps=None, ps_eval_every=50,
+                  tune_ranks=[], tune_cluster_ranks=[], tune_space=None),
     # The full sweep behind docs/benchmarks.md.
     "full": dict(allreduce_ranks=[2, 4], max_bytes="64M", step_factor=2, iterations=None, cluster_max_bytes="16M",
                  ddp_models=["lenet", "mlp"], ddp_ranks=[1, 2, 4], ddp_steps=80, bucket_mb=[0.5, 1, 2, 4, 8, 25, 100],
@@ -71,7 +78,13 @@ PROFILES = {
                  compress_steps=dict(lenet=300, mlp=16), compress_links=["1gbit", "4gbit"], compress_rounds=2,
                  # Stragglers: none, transient (P:F), one persistent (worker rank R:F).
                  ps_modes=["bsp", "ssp:1", "ssp:2", "ssp:4", "ssp:8", "asp"], ps_stragglers=["none", "0.2:4", "4:3"],
-                 ps_epochs=3, ps_steps=None, ps_eval_every=50),
+                 ps_epochs=3, ps_steps=None, ps_eval_every=50,
+                 # 8 trials of one LeNet epoch per fold at 1/2/4 ranks; ASHA (rungs 1, 3, 9
+                 # epochs) against all 27 configurations trained for 9 epochs.
+                 tune_model=["--model", "lenet"], tune_ranks=[1, 2, 4], tune_cluster_ranks=[2, 4],
+                 tune_grid=["lr=0.01,0.03,0.1,0.3", "momentum=0,0.9"], tune_scaling=["--cv", "2", "--epochs", "1"],
+                 tune_space=["lr=0.003,0.01,0.03", "momentum=0,0.5,0.9", "batch-size=32,64,128"],
+                 tune_max_epochs=9, tune_reduction=3),
 }
 
 # The models: LeNet-5 (62k parameters, compute-bound) and an MLP with 10M parameters
@@ -84,6 +97,7 @@ DDP_MODELS = {
 PIPE_MODEL = ["--model", "mlp", "--hidden", "1024,1024,1024,1024", "--batch-size", "256"]
 
 META_FIELDS = ["host", "date", "git_commit", "mpi_version", "cores"]
+SUITES = ["p2p", "allreduce", "ddp", "pipeline", "compression", "ps", "tune"]
 
 
 def machine_metadata():
@@ -337,6 +351,61 @@ class Bench:
                 rows.append(self.parameter_server(mode, stragglers))
         return rows
 
+    def tune(self, label, ranks, placement, ranks_per_node, space, extra, name):
+        """One tune run (one rank per trial, no refit: the search alone): its metrics and
+        its results file's rows."""
+        results = os.path.join(self.work, f"tune-{name}.csv")
+        metrics = os.path.join(self.work, f"tune-{name}.json")
+        command = self.launch(ranks, placement, ranks_per_node) + [f"{BIN}/tune"] + [
+            a for dimension in space for a in ("--grid", dimension)] + extra + [
+            "--no-refit", "--results", results, "--metrics-json", metrics, "--threads", "1",
+            "--log-every", "1000000"] + self.profile["tune_model"] + self.dataset_args()
+        self.run(label, command, timeout=7200)
+        with open(metrics) as f:
+            return json.load(f), read_csv(results)
+
+    def tune_scaling(self, ranks, placement):
+        """The grid's search seconds at `ranks` ranks, one trial per rank (two ranks per
+        node across nodes)."""
+        p = self.profile
+        per_node = ranks if placement == "one-node" else max(1, ranks // 2)
+        m, _ = self.tune(f"tune grid, {ranks} rank(s), {placement}", ranks, placement, per_node,
+                         p["tune_grid"], p["tune_scaling"], f"scaling-{placement}-{ranks}")
+        return self.tune_row(m, "scaling", ranks, placement, -(-ranks // per_node))
+
+    def tune_schedulers(self):
+        """The full grid (FIFO: every configuration to the last epoch) and ASHA on the
+        same space at 2 ranks, one trial each: ASHA's best against the grid's, the grid's
+        own score of ASHA's pick, and the training samples each spent."""
+        p = self.profile
+        epochs = str(p["tune_max_epochs"])
+        held_out = ["--validation-fraction", "0.1"]
+        grid, grid_rows = self.tune(f"tune full grid to {epochs} epochs, 2 ranks", 2, "one-node", 2, p["tune_space"],
+                                    held_out + ["--epochs", epochs], "fifo")
+        asha, _ = self.tune(f"tune ASHA to {epochs} epochs, 2 ranks", 2, "one-node", 2, p["tune_space"],
+                            held_out + ["--scheduler", "asha", "--max-epochs", epochs, "--grace-epochs", "1",
+                                        "--reduction-factor", str(p["tune_reduction"])], "asha")
+
+        def grid_score(parameters):
+            for row in grid_rows:
+                if all(row.get(f"param_{k}") == v for k, v in (parameters or {}).items()):
+                    return row["mean_score"]
+            return ""
+        rows = []
+        for m in [grid, asha]:
+            row = self.tune_row(m, "schedulers", 2, "one-node", 1)
+            row.update(grid_score_of_best=grid_score(m.get("best_parameters")), grid_best_score=grid.get("best_score", ""))
+            rows.append(row)
+        return rows
+
+    def tune_row(self, m, sweep, ranks, placement, nodes):
+        parameters = m.get("best_parameters") or {}
+        return dict(sweep=sweep, placement=placement, link=self.link(placement), ranks=ranks, nodes=nodes, groups=m["groups"],
+                    scheduler=m["scheduler"], trials=m["trials"], trials_stopped=m["trials_stopped"],
+                    train_samples=m["train_samples"], search_seconds=m["search_seconds"], busy_fraction=m["busy_fraction"],
+                    best_trial=m.get("best_trial", ""), best_parameters=" ".join(f"{k}={v}" for k, v in sorted(parameters.items())),
+                    best_score=m.get("best_score", ""), default_score=m.get("default_score", ""))
+
     def dataset_args(self):
         # The real data when installed (make deps installs it); otherwise the synthetic
         # set of the same shapes, which costs the same per step.
@@ -354,10 +423,10 @@ class Bench:
     def main(self):
         os.makedirs(self.out, exist_ok=True)
         suites = self.args.suites.split(",")
-        unknown = set(suites) - {"p2p", "allreduce", "ddp", "pipeline", "compression", "ps"}
+        unknown = set(suites) - set(SUITES)
         if unknown:
-            raise Failure(f"--suites: unknown suite(s) {', '.join(sorted(unknown))} (choose from p2p, allreduce, ddp, pipeline, compression, ps)")
-        needed = ["p2p-bench", "allreduce-bench", "ddp-train", "pipe-train"]
+            raise Failure(f"--suites: unknown suite(s) {', '.join(sorted(unknown))} (choose from {', '.join(SUITES)})")
+        needed = ["p2p-bench", "allreduce-bench", "ddp-train", "pipe-train", "ps-train", "tune"]
         missing = [b for b in needed if not os.access(os.path.join(BIN, b), os.X_OK)]
         if missing:
             raise Failure(f"no release build of {', '.join(missing)} in {BIN}; run make build")
@@ -366,7 +435,7 @@ class Bench:
               f"{self.meta['host']}, {self.meta['cores']} cores, {self.meta['mpi_version']}, commit {self.meta['git_commit']}")
         started = time.time()
         p = self.profile
-        p2p_rows, allreduce_rows, ddp_rows = [], [], []
+        p2p_rows, allreduce_rows, ddp_rows, tune_rows = [], [], [], []
         for placement in places:
             with cluster(self, placement):
                 if "p2p" in suites:
@@ -383,6 +452,9 @@ class Bench:
                     for ranks in [2, 4]:
                         for overlap in [True, False]:
                             ddp_rows.append(self.ddp("mlp", ranks, "weak", overlap, 25, placement=placement, sweep="nodes"))
+                if "tune" in suites:
+                    for ranks in p["tune_ranks"] if placement == "one-node" else p["tune_cluster_ranks"]:
+                        tune_rows.append(self.tune_scaling(ranks, placement))
         if "p2p" in suites:
             self.write("p2p", ["placement", "link", "measurement", "ranks", "nodes", "same_node", "bytes", "iterations", "time_us"], p2p_rows)
         if "allreduce" in suites:
@@ -421,6 +493,12 @@ class Bench:
                                             "train_seconds", "seconds_to_85", "test_accuracy", "best_accuracy", "max_staleness",
                                             "blocked_seconds", "worker_iterations", "server_busy_fraction"],
                        self.parameter_server_sweep())
+        if "tune" in suites and (tune_rows or p["tune_space"]):
+            if p["tune_space"]:
+                tune_rows += self.tune_schedulers()
+            self.write("tune", ["sweep", "placement", "link", "ranks", "nodes", "groups", "scheduler", "trials", "trials_stopped",
+                                "train_samples", "search_seconds", "busy_fraction", "best_trial", "best_parameters", "best_score",
+                                "default_score", "grid_score_of_best", "grid_best_score"], tune_rows)
         print(f"bench: {self.runs} runs in {time.time() - started:.0f} s; CSVs in {os.path.relpath(self.out, ROOT)}")
 
 
@@ -478,7 +556,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick", help="sweep size (default: quick)")
     parser.add_argument("--out", default=os.path.join(ROOT, "Benchmarks", "results"), help="results folder")
-    parser.add_argument("--suites", default="p2p,allreduce,ddp,pipeline,compression,ps", help="comma-separated suites to run")
+    parser.add_argument("--suites", default=",".join(SUITES), help="comma-separated suites to run")
     parser.add_argument("--launcher", choices=["mpirun", "srun"], default="mpirun",
                         help="how to start ranks: mpirun, or srun --mpi=pmix inside a SLURM allocation")
     parser.add_argument("--cluster", choices=["auto", "on", "off"], default="auto",

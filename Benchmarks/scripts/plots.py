@@ -7,7 +7,9 @@
 PNGs: all-reduce bus bandwidth vs size per algorithm (log-log), DDP speedup and
 efficiency vs ranks with the ideal line, DDP step time split into compute and
 exposed communication, pipeline bubble vs micro-batches with the theory curve, and
-the cost model: prediction vs measurement, and predicted scaling to 4,096 ranks.
+the cost model: prediction vs measurement, and predicted scaling to 4,096 ranks; the
+parameter server's time to accuracy; tune's search time against ranks with the ideal
+line, and ASHA against the full grid.
 With --doc, the tables between `<!-- results:begin -->` and `<!-- results:end -->`
 in that Markdown file are replaced by those of this run.
 """
@@ -68,6 +70,7 @@ class Report:
         self.pipeline = read(os.path.join(results, "pipeline.csv"))
         self.compression = read(os.path.join(results, "compression.csv"))
         self.parameter_server = read(os.path.join(results, "parameter-server.csv"))
+        self.tune = read(os.path.join(results, "tune.csv"))
         self.machine = None
         try:
             self.machine = costmodel.Machine.from_p2p(self.p2p) if self.p2p else None
@@ -83,7 +86,7 @@ class Report:
 
     def metadata(self, own=None):
         for rows in ([own] if own else []) + [self.allreduce, self.ddp, self.pipeline, self.p2p, self.compression,
-                                               self.parameter_server]:
+                                               self.parameter_server, self.tune]:
             if rows:
                 r = rows[0]
                 return f"{r['host']}, {r['cores']} cores, {r['mpi_version']}, commit {r['git_commit']}, {r['date']}"
@@ -494,6 +497,60 @@ class Report:
         fig.suptitle(f"ps-train LeNet, 1 server + 4 workers on one node\n{self.metadata(rows)}", fontsize=9)
         self.save(fig, "parameter-server.png")
 
+    # -- hyper-parameter search -----------------------------------------------------
+
+    def tune_report(self):
+        """The grid's search seconds against ranks with the ideal line, and ASHA against
+        the full grid: training samples spent and the best validation score."""
+        if not self.tune:
+            return
+        scaling = [r for r in self.tune if r["sweep"] == "scaling"]
+        schedulers = [r for r in self.tune if r["sweep"] == "schedulers"]
+        fig, axes = plt.subplots(1, 2, figsize=(12.4, 4.5))
+        time_ax, asha_ax = axes
+        one_node = sorted((int(r["ranks"]), float(r["search_seconds"])) for r in scaling if r["placement"] == "one-node")
+        base = next((t for p, t in one_node if p == 1), None)
+        if one_node:
+            time_ax.plot([p for p, _ in one_node], [t for _, t in one_node], "-o", label="one node")
+        for placement in sorted({r["placement"] for r in scaling} - {"one-node"}):
+            points = sorted((int(r["ranks"]), float(r["search_seconds"]), r["nodes"]) for r in scaling if r["placement"] == placement)
+            time_ax.plot([p for p, _, _ in points], [t for _, t, _ in points], "s", markersize=8,
+                         label=f"{placement} ({', '.join(sorted({n for _, _, n in points}))} nodes)")
+        if base:
+            ranks = sorted({int(r["ranks"]) for r in scaling})
+            time_ax.plot(ranks, [base / p for p in ranks], ":", color="grey", label="ideal (1 rank / ranks)")
+            time_ax.set_xticks(ranks)
+        cores = scaling[0]["cores"] if scaling else "?"
+        time_ax.set_xlabel(f"ranks (one trial each; {cores} cores per node)")
+        time_ax.set_ylabel("search seconds")
+        time_ax.set_title(f"grid search wall time ({scaling[0]['trials'] if scaling else '?'} trials)")
+        time_ax.grid(True, alpha=0.3)
+        time_ax.legend(fontsize=8)
+        if schedulers:
+            grid_samples = next((float(r["train_samples"]) for r in schedulers if r["scheduler"] == "fifo"), None)
+            names = [{"fifo": "full grid"}.get(r["scheduler"], r["scheduler"].upper()) for r in schedulers]
+            samples = [float(r["train_samples"]) / 1e6 for r in schedulers]
+            bars = asha_ax.bar(names, samples, color=["tab:blue" if r["scheduler"] == "fifo" else "tab:orange" for r in schedulers])
+            for bar, r in zip(bars, schedulers):
+                share = f", {float(r['train_samples']) / grid_samples:.0%} of the grid" if grid_samples else ""
+                asha_ax.annotate(f"best {float(r['best_score']) * 100:.2f}%{share}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                                 ha="center", va="bottom", fontsize=8)
+            asha_ax.set_ylabel("training samples (millions)")
+            asha_ax.set_title(f"ASHA against the full grid ({schedulers[0]['trials']} configurations)")
+            asha_ax.grid(True, axis="y", alpha=0.3)
+        else:
+            asha_ax.set_visible(False)
+        fig.suptitle(f"tune, one rank per trial\n{self.metadata(self.tune)}", fontsize=9)
+        self.save(fig, "tune.png")
+        lines = ["| sweep | placement | ranks | nodes | scheduler | trials (stopped) | training samples | search s | groups busy | best | best score | default | grid's score of the best |",
+                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        percent = lambda v: f"{float(v) * 100:.2f}%" if v not in ("", None) else "—"
+        for r in self.tune:
+            lines.append(f"| {r['sweep']} | {r['placement']} | {r['ranks']} | {r['nodes']} | {r['scheduler']} | {r['trials']} ({r['trials_stopped']}) | "
+                         f"{int(float(r['train_samples'])):,} | {float(r['search_seconds']):.1f} | {float(r['busy_fraction']) * 100:.0f}% | "
+                         f"{r['best_parameters']} | {percent(r['best_score'])} | {percent(r['default_score'])} | {percent(r.get('grid_score_of_best'))} |")
+        self.tables.append((f"tune: grid search wall time and ASHA against the full grid ({self.metadata(self.tune)})", "\n".join(lines)))
+
     def compression_scaling(self, wide_model, compute, buckets):
         """The cost model's weak scaling of the MLP with each learned compressor."""
         compressors = costmodel.Compressor.learn(self.compression, "mlp")
@@ -557,7 +614,7 @@ def main():
     parser.add_argument("--doc", help="Markdown file whose results section is replaced by this run's tables")
     args = parser.parse_args()
     report = Report(args.results, args.out)
-    if not (report.allreduce or report.ddp or report.pipeline or report.compression or report.parameter_server):
+    if not (report.allreduce or report.ddp or report.pipeline or report.compression or report.parameter_server or report.tune):
         raise SystemExit(f"no benchmark CSVs in {args.results}: run make bench-quick (or Benchmarks/bench.py) first")
     report.allreduce_plots()
     report.allreduce_table()
@@ -570,6 +627,7 @@ def main():
     report.costmodel_report()
     report.compression_report()
     report.parameter_server_report()
+    report.tune_report()
     markdown = report.markdown()
     with open(os.path.join(args.out, "summary.md"), "w") as f:
         f.write(markdown)

@@ -17,18 +17,18 @@ struct TunableSetting: Sendable {
     let value: @Sendable (DDPTrain) -> String
 
     static let all: [TunableSetting] = [
-        TunableSetting(name: "lr", kind: .real) { "\($0.common.lr)" },
-        TunableSetting(name: "momentum", kind: .real) { "\($0.common.momentum)" },
-        TunableSetting(name: "weight-decay", kind: .real) { "\($0.common.optimizerSettings.weightDecay)" },
+        TunableSetting(name: "lr", kind: .real) { "\($0.common.optimization.lr)" },
+        TunableSetting(name: "momentum", kind: .real) { "\($0.common.optimization.momentum)" },
+        TunableSetting(name: "weight-decay", kind: .real) { "\($0.common.optimization.optimizerSettings.weightDecay)" },
         TunableSetting(name: "batch-size", kind: .integer) { "\($0.batchSize)" },
-        TunableSetting(name: "optimizer", kind: .text) { $0.common.optimizer.rawValue },
-        TunableSetting(name: "hidden", kind: .widths) { $0.common.hidden },
+        TunableSetting(name: "optimizer", kind: .text) { $0.common.optimization.optimizer.rawValue },
+        TunableSetting(name: "hidden", kind: .widths) { $0.common.subject.hidden },
         TunableSetting(name: "epochs", kind: .integer) { "\($0.common.epochs)" },
-        TunableSetting(name: "warmup-steps", kind: .integer) { "\($0.common.warmupSteps)" },
-        TunableSetting(name: "beta1", kind: .real) { "\($0.common.beta1)" },
-        TunableSetting(name: "beta2", kind: .real) { "\($0.common.beta2)" },
-        TunableSetting(name: "lr-decay", kind: .text) { $0.common.lrDecay.rawValue },
-        TunableSetting(name: "lr-gamma", kind: .real) { "\($0.common.lrGamma)" },
+        TunableSetting(name: "warmup-steps", kind: .integer) { "\($0.common.optimization.warmupSteps)" },
+        TunableSetting(name: "beta1", kind: .real) { "\($0.common.optimization.beta1)" },
+        TunableSetting(name: "beta2", kind: .real) { "\($0.common.optimization.beta2)" },
+        TunableSetting(name: "lr-decay", kind: .text) { $0.common.optimization.lrDecay.rawValue },
+        TunableSetting(name: "lr-gamma", kind: .real) { "\($0.common.optimization.lrGamma)" },
         TunableSetting(name: "accumulate", kind: .integer) { "\($0.accumulate)" },
     ]
 

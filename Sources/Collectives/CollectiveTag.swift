@@ -8,6 +8,7 @@ enum CollectiveTag {
     static let recursiveDoubling = 0x7C03
     static let tree = 0x7C04
     static let scatterGather = 0x7C05
+    static let chain = 0x7C06
 }
 
 extension Communicator {

@@ -38,17 +38,20 @@ extension TrainingLoop {
                                                     learningRate: run.schedule.rate(atStep: steps),
                                                     synchronizes: communicates(run, afterStep: steps + 1, stepInEpoch: stepInEpoch)))
         progress.summary.steps += 1
-        progress.summary.samples += outcome.samples ?? run.plan.globalBatch
+        let samples = outcome.samples ?? run.plan.globalBatch
+        progress.summary.samples += samples
         if outcome.skipped { progress.summary.skippedSteps += 1 }
         try checkpointIfDue(run, progress, epoch: epoch, stepInEpoch: stepInEpoch)
-        progress.window.add(outcome.loss)
+        progress.window.add(outcome.loss, samples: samples)
 
         let done = progress.summary.steps
         if logsProgress(run, afterStep: done, stepInEpoch: stepInEpoch) {
             progress.summary.finalLoss = reportedLoss(run, progress.window, afterStep: done)
-            let rate = Double(progress.window.steps * run.plan.globalBatch) / progress.window.seconds
-            ConsoleLog.progress("epoch \(epoch + 1)/\(options.epochs) step \(stepInEpoch + 1)/\(run.plan.stepsPerEpoch) "
-                                + "loss \(Formatting.decimals(progress.summary.finalLoss, 4)) samples/s \(Int(rate.rounded()))"
+            let rate = Double(progress.window.samples) / progress.window.seconds
+            let position = run.plan.countsEpochs
+                ? "epoch \(epoch + 1)/\(options.epochs) step \(stepInEpoch + 1)/\(run.plan.stepsPerEpoch)"
+                : "\(run.plan.stepName) \(done)/\(run.totalSteps)"
+            ConsoleLog.progress(position + " loss \(Formatting.decimals(progress.summary.finalLoss, 4)) samples/s \(Int(rate.rounded()))"
                                 + (strategy.progressDetail().map { " \($0)" } ?? ""), rank: rank)
             progress.window.restart()
         }
@@ -98,12 +101,13 @@ extension TrainingLoop {
         let what = epoch.map { "the evaluation after epoch \($0 + 1)" }
             ?? (trainSeconds == nil ? "the final evaluation" : "the evaluation after step \(steps)")
         let accuracy = run.watchdog.waiting(for: what) { evaluateAccuracy(target.model, on: run.data.test, over: target.group) }
-        if let epoch {
+        if let epoch, run.plan.countsEpochs {
             ConsoleLog.info("epoch \(epoch + 1) done: test accuracy \(Formatting.percent(accuracy)) on \(run.data.test.count) "
                             + "images, \(Formatting.decimals(MonotonicClock.seconds() - started, 1)) s", rank: rank)
         } else if trainSeconds != nil {
-            ConsoleLog.info("step \(steps): test accuracy \(Formatting.percent(accuracy))", rank: rank)
+            ConsoleLog.info("\(run.plan.stepName) \(steps): test accuracy \(Formatting.percent(accuracy))", rank: rank)
         }
+        strategy.evaluated(afterStep: steps, accuracy: accuracy)
         if let trainSeconds { progress.curve.append(AccuracyPoint(step: steps, trainSeconds: trainSeconds, accuracy: accuracy)) }
         progress.summary.testAccuracy = accuracy
         progress.evaluated = target

@@ -28,11 +28,13 @@ struct AccuracyPoint {
 struct LogWindow {
     private(set) var lossSum = 0.0
     private(set) var steps = 0
+    private(set) var samples = 0
     private(set) var start = MonotonicClock.seconds()
 
-    mutating func add(_ loss: Double) {
+    mutating func add(_ loss: Double, samples: Int) {
         lossSum += loss
         steps += 1
+        self.samples += samples
     }
 
     /// This rank's mean loss over the window.
@@ -43,6 +45,7 @@ struct LogWindow {
     mutating func restart() {
         lossSum = 0
         steps = 0
+        samples = 0
         start = MonotonicClock.seconds()
     }
 }

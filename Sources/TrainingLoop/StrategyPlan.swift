@@ -20,6 +20,11 @@ public struct StrategyPlan {
     public var lossReporting: LossReporting
     /// Lines describing the layout, printed after the first.
     public var description: [String]
+    /// What a step is called in the log ("round" for federated training).
+    public var stepName = "step"
+    /// Whether the run is epochs of steps. A run of rounds is not: it is one pass of
+    /// `stepsPerEpoch` rounds, logged and evaluated by round.
+    public var countsEpochs = true
 
     public init(configuration: [ConfigurationField], stepsPerEpoch: Int, model: String, parameterCount: Int,
                 globalBatch: Int, linearScalingFactor: Int, lossReporting: LossReporting, description: [String]) {

@@ -148,7 +148,8 @@ extension TrainingLoop {
             "\(options.name): \(plan.model) (\(plan.parameterCount) parameters) on \(data.name) "
                 + "(\(data.train.count) train / \(data.test.count) test images)",
         ] + plan.description + [
-            "global batch \(plan.globalBatch), \(plan.stepsPerEpoch) steps/epoch, \(totalSteps) steps, "
+            (plan.countsEpochs ? "global batch \(plan.globalBatch), \(plan.stepsPerEpoch) steps/epoch, \(totalSteps) steps, "
+                               : "\(totalSteps) \(plan.stepName)s, ")
                 + "\(options.optimizer.description) lr \(schedule.peak)\(warmup)",
         ]
         ConsoleLog.info(lines.joined(separator: "\n"), rank: rank)

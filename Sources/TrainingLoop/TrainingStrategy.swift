@@ -51,10 +51,15 @@ public protocol TrainingStrategy: AnyObject {
 
     /// What this rank adds to a progress line (rank 0's is printed), or nil. Local.
     func progressDetail() -> String?
+
+    /// The model was evaluated after `afterStep` steps (the same accuracy on every
+    /// rank): for strategies that report when a target was reached.
+    func evaluated(afterStep: Int, accuracy: Double)
 }
 
 extension TrainingStrategy {
     public func progressDetail() -> String? { nil }
+    public func evaluated(afterStep: Int, accuracy: Double) {}
 }
 
 /// What the loop knows before a strategy plans.

@@ -1,0 +1,3 @@
+import ChorusCLI
+
+FedTrain.main()
