@@ -23,6 +23,9 @@ Suites (all by default; --suites picks some):
     tune       tune: a grid search's wall time at 1, 2 and 4 ranks (one trial per rank) on
                one node and (as root) on a simulated 2-node cluster; ASHA against the full
                grid on the same space (best score, training samples spent)
+    fed        fed-train LeNet, McMahan et al.'s Table 2 setting: 100 clients, C = 0.1, IID and
+               shards:2, FedSGD against FedAvg (E, B) = (1, 50), (5, 50), (1, 10), (5, 10);
+               rounds to the target test accuracy, the accuracy curve per configuration
 
 p2p, allreduce and ddp also run on a simulated cluster (network namespaces, shaped
 links; Benchmarks/cluster) when run as root outside SLURM: on 2 nodes, and in the
@@ -60,7 +63,9 @@ PROFILES = {
                   ps_modes=[], ps_stragglers=[], ps_epochs=1, ps_steps=8, ps_eval_every=4,
                   tune_model=["--model", "mlp", "--hidden", "64"], tune_ranks=[1, 2], tune_cluster_ranks=[2],
                   tune_grid=["lr=0.01,0.1"], tune_scaling=["--cv", "2", "--steps", "6"],
-                  tune_space=["lr=0.01,0.1", "momentum=0,0.9"], tune_max_epochs=2, tune_reduction=2),
+                  tune_space=["lr=0.01,0.1", "momentum=0,0.9"], tune_max_epochs=2, tune_reduction=2,
+                  fed_model=["--model", "mlp", "--hidden", "32"], fed_partitions=["iid"], fed_target=0.5,
+                  fed_configs=[("fedsgd", None, None, 4), ("fedavg", 1, 50, 2)], fed_eval_every=2),
     # Under 5 minutes on 2 cores: every sweep, coarser.
     "quick": dict(allreduce_ranks=[2, 4], max_bytes="64M", step_factor=4, iterations=None, cluster_max_bytes="2M",
                   ddp_models=["lenet", "mlp"], ddp_ranks=[1, 2, 4], ddp_steps=20, bucket_mb=[1, 4, 25],
@@ -68,7 +73,7 @@ PROFILES = {
                   spread_nodes=False, compress_models=["mlp"], compressors=["none", "fp16", "powersgd:4"],
                   compress_steps=dict(lenet=40, mlp=6), compress_links=["1gbit"], compress_rounds=1,
                   ps_modes=[], ps_stragglers=[], ps_epochs=1, ps_steps=None, ps_eval_every=50,
-                  tune_ranks=[], tune_cluster_ranks=[], tune_space=None),
+                  tune_ranks=[], tune_cluster_ranks=[], tune_space=None, fed_configs=[]),
     # The full sweep behind docs/benchmarks.md.
     "full": dict(allreduce_ranks=[2, 4], max_bytes="64M", step_factor=2, iterations=None, cluster_max_bytes="16M",
                  ddp_models=["lenet", "mlp"], ddp_ranks=[1, 2, 4], ddp_steps=80, bucket_mb=[0.5, 1, 2, 4, 8, 25, 100],
@@ -84,7 +89,11 @@ PROFILES = {
                  tune_model=["--model", "lenet"], tune_ranks=[1, 2, 4], tune_cluster_ranks=[2, 4],
                  tune_grid=["lr=0.01,0.03,0.1,0.3", "momentum=0,0.9"], tune_scaling=["--cv", "2", "--epochs", "1"],
                  tune_space=["lr=0.003,0.01,0.03", "momentum=0,0.5,0.9", "batch-size=32,64,128"],
-                 tune_max_epochs=9, tune_reduction=3),
+                 tune_max_epochs=9, tune_reduction=3,
+                 # (algorithm, E, B, rounds): FedSGD needs hundreds of rounds where FedAvg needs tens.
+                 fed_model=["--model", "lenet"], fed_partitions=["iid", "shards:2"], fed_target=0.8,
+                 fed_configs=[("fedsgd", None, None, 300), ("fedavg", 1, 50, 100), ("fedavg", 5, 50, 60),
+                              ("fedavg", 1, 10, 60), ("fedavg", 5, 10, 40)], fed_eval_every=2),
 }
 
 # The models: LeNet-5 (62k parameters, compute-bound) and an MLP with 10M parameters
@@ -97,7 +106,7 @@ DDP_MODELS = {
 PIPE_MODEL = ["--model", "mlp", "--hidden", "1024,1024,1024,1024", "--batch-size", "256"]
 
 META_FIELDS = ["host", "date", "git_commit", "mpi_version", "cores"]
-SUITES = ["p2p", "allreduce", "ddp", "pipeline", "compression", "ps", "tune"]
+SUITES = ["p2p", "allreduce", "ddp", "pipeline", "compression", "ps", "tune", "fed"]
 
 
 def machine_metadata():
@@ -406,6 +415,46 @@ class Bench:
                     best_trial=m.get("best_trial", ""), best_parameters=" ".join(f"{k}={v}" for k, v in sorted(parameters.items())),
                     best_score=m.get("best_score", ""), default_score=m.get("default_score", ""))
 
+    def partition_histograms(self):
+        """`fed-train --describe-partition` of each scheme over 10 clients, as
+        results/partition-<scheme>.csv (make plots draws them)."""
+        for scheme in ["iid", "shards:2", "dirichlet:0.5", "labels:2"]:
+            text = self.run(f"fed-train --describe-partition {scheme}", self.launch(1, "one-node") + [
+                            f"{BIN}/fed-train", "--describe-partition", "--clients", "10",
+                            "--partition", scheme] + self.dataset_args())
+            path = os.path.join(self.out, "partition-" + scheme.replace(":", "-") + ".csv")
+            with open(path + ".tmp", "w") as f:
+                f.write(text)
+            os.replace(path + ".tmp", path)
+
+    def federated_sweep(self):
+        """Every configuration on every partition, 2 ranks; the test accuracy every
+        `fed_eval_every` rounds as the curve (round:accuracy pairs)."""
+        p = self.profile
+        rows = []
+        for partition in p["fed_partitions"]:
+            for algorithm, epochs, batch, rounds in p["fed_configs"]:
+                metrics, curve = os.path.join(self.work, "fed.json"), os.path.join(self.work, "fed-rounds.csv")
+                local = ["--local-epochs", str(epochs), "--local-batch", str(batch)] if algorithm != "fedsgd" else []
+                # McMahan et al. tuned the rate per setting; plain SGD, 0.1 here for all.
+                command = self.launch(2, "one-node") + [f"{BIN}/fed-train", "--clients", "100", "--fraction", "0.1",
+                    "--partition", partition, "--algorithm", algorithm, "--rounds", str(rounds), "--optimizer", "sgd",
+                    "--momentum", "0", "--lr", "0.1", "--eval-every", str(p["fed_eval_every"]), "--log-every", "1000000",
+                    "--target-accuracy", str(p["fed_target"]), "--threads", "1", "--metrics-json", metrics,
+                    "--rounds-csv", curve] + local + p["fed_model"] + self.dataset_args()
+                label = f"fed-train {partition} {algorithm}" + (f" E={epochs} B={batch}" if local else " (E=1, B=all)")
+                self.run(label, command, timeout=7200)
+                with open(metrics) as f:
+                    m = json.load(f)
+                points = [(int(r["round"]), float(r["test_accuracy"])) for r in read_csv(curve) if r["test_accuracy"]]
+                rows.append(dict(partition=partition, algorithm=algorithm, local_epochs=m["local_epochs"],
+                                 local_batch=m["local_batch"], ranks=m["ranks"], rounds=m["steps"], target_accuracy=p["fed_target"],
+                                 rounds_to_target=m["rounds_to_target"] if m["rounds_to_target"] is not None else "",
+                                 final_accuracy=m["test_accuracy"], best_accuracy=max(a for _, a in points) if points else "",
+                                 client_samples=m["client_samples"], bytes_up=m["bytes_up"], bytes_down=m["bytes_down"],
+                                 wall_seconds=m["wall_seconds"], curve=" ".join(f"{r}:{a:.4f}" for r, a in points)))
+        return rows
+
     def dataset_args(self):
         # The real data when installed (make deps installs it); otherwise the synthetic
         # set of the same shapes, which costs the same per step.
@@ -426,7 +475,7 @@ class Bench:
         unknown = set(suites) - set(SUITES)
         if unknown:
             raise Failure(f"--suites: unknown suite(s) {', '.join(sorted(unknown))} (choose from {', '.join(SUITES)})")
-        needed = ["p2p-bench", "allreduce-bench", "ddp-train", "pipe-train", "ps-train", "tune"]
+        needed = ["p2p-bench", "allreduce-bench", "ddp-train", "pipe-train", "ps-train", "tune", "fed-train"]
         missing = [b for b in needed if not os.access(os.path.join(BIN, b), os.X_OK)]
         if missing:
             raise Failure(f"no release build of {', '.join(missing)} in {BIN}; run make build")
@@ -499,6 +548,12 @@ class Bench:
             self.write("tune", ["sweep", "placement", "link", "ranks", "nodes", "groups", "scheduler", "trials", "trials_stopped",
                                 "train_samples", "search_seconds", "busy_fraction", "best_trial", "best_parameters", "best_score",
                                 "default_score", "grid_score_of_best", "grid_best_score"], tune_rows)
+        if "fed" in suites:
+            self.partition_histograms()
+        if "fed" in suites and p["fed_configs"]:
+            self.write("federated", ["partition", "algorithm", "local_epochs", "local_batch", "ranks", "rounds", "target_accuracy",
+                                     "rounds_to_target", "final_accuracy", "best_accuracy", "client_samples", "bytes_up", "bytes_down",
+                                     "wall_seconds", "curve"], self.federated_sweep())
         print(f"bench: {self.runs} runs in {time.time() - started:.0f} s; CSVs in {os.path.relpath(self.out, ROOT)}")
 
 

@@ -71,6 +71,13 @@ class Report:
         self.compression = read(os.path.join(results, "compression.csv"))
         self.parameter_server = read(os.path.join(results, "parameter-server.csv"))
         self.tune = read(os.path.join(results, "tune.csv"))
+        self.federated = read(os.path.join(results, "federated.csv"))
+        self.partitions = {}
+        for name in sorted(os.listdir(results)) if os.path.isdir(results) else []:
+            if name.startswith("partition-") and name.endswith(".csv"):
+                with open(os.path.join(results, name)) as f:
+                    lines = f.read().splitlines()
+                self.partitions[name[len("partition-"):-4]] = (lines[0].lstrip("# "), list(csv.DictReader(lines[1:])))
         self.machine = None
         try:
             self.machine = costmodel.Machine.from_p2p(self.p2p) if self.p2p else None
@@ -86,7 +93,7 @@ class Report:
 
     def metadata(self, own=None):
         for rows in ([own] if own else []) + [self.allreduce, self.ddp, self.pipeline, self.p2p, self.compression,
-                                               self.parameter_server, self.tune]:
+                                               self.parameter_server, self.tune, self.federated]:
             if rows:
                 r = rows[0]
                 return f"{r['host']}, {r['cores']} cores, {r['mpi_version']}, commit {r['git_commit']}, {r['date']}"
@@ -551,6 +558,61 @@ class Report:
                          f"{r['best_parameters']} | {percent(r['best_score'])} | {percent(r['default_score'])} | {percent(r.get('grid_score_of_best'))} |")
         self.tables.append((f"tune: grid search wall time and ASHA against the full grid ({self.metadata(self.tune)})", "\n".join(lines)))
 
+    # -- federated -------------------------------------------------------------------
+
+    def federated_report(self):
+        """Test accuracy against round, one line per configuration and a panel per
+        partition, and rounds to the target against FedSGD's."""
+        rows = self.federated
+        if not rows:
+            return
+        partitions = list(collections.OrderedDict.fromkeys(r["partition"] for r in rows))
+        fig, axes = plt.subplots(1, len(partitions), figsize=(6.4 * len(partitions), 4.6), squeeze=False)
+        for ax, partition in zip(axes[0], partitions):
+            for r in (r for r in rows if r["partition"] == partition):
+                points = [tuple(map(float, p.split(":"))) for p in r["curve"].split()]
+                ax.plot([x for x, _ in points], [y * 100 for _, y in points], label=config_label(r))
+            target = float(rows[0]["target_accuracy"]) * 100
+            ax.axhline(target, color="grey", linestyle=":", label=f"target {target:.0f}%")
+            ax.set_xscale("log")
+            ax.set_xlabel("communication round")
+            ax.set_ylabel("test accuracy (%)")
+            ax.set_title(partition)
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=8)
+        fig.suptitle(f"fed-train LeNet, 100 clients, C = 0.1\n{self.metadata(rows)}", fontsize=9)
+        self.save(fig, "federated.png")
+        lines = ["| partition | configuration | rounds to target | vs FedSGD | best accuracy | final accuracy | client samples | MB up |",
+                 "|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            sgd = next((b for b in rows if b["partition"] == r["partition"] and b["algorithm"] == "fedsgd"), None)
+            reached = r["rounds_to_target"] or f"not in {r['rounds']}"
+            ratio = (f"{float(sgd['rounds_to_target']) / float(r['rounds_to_target']):.1f}x"
+                     if sgd and sgd["rounds_to_target"] and r["rounds_to_target"] else "—")
+            lines.append(f"| {r['partition']} | {config_label(r)} | {reached} | {ratio} | {float(r['best_accuracy']) * 100:.2f}% | "
+                         f"{float(r['final_accuracy']) * 100:.2f}% | {int(float(r['client_samples'])):,} | {float(r['bytes_up']) / 1e6:.0f} |")
+        self.tables.append((f"fed-train: rounds to {float(rows[0]['target_accuracy']) * 100:.0f}% test accuracy ({self.metadata(rows)})",
+                            "\n".join(lines)))
+
+    def partition_plot(self):
+        """Each scheme's clients as stacked bars of samples per label."""
+        if not self.partitions:
+            return
+        fig, axes = plt.subplots(1, len(self.partitions), figsize=(4.2 * len(self.partitions), 3.8), squeeze=False)
+        for ax, (name, (summary, clients)) in zip(axes[0], self.partitions.items()):
+            labels = [k for k in clients[0] if k.startswith("label_")]
+            bottom = [0] * len(clients)
+            for k, label in enumerate(labels):
+                values = [int(c[label]) for c in clients]
+                ax.bar(range(len(clients)), values, bottom=bottom, color=plt.cm.tab10(k % 10), label=label[6:])
+                bottom = [b + v for b, v in zip(bottom, values)]
+            ax.set_title(name.replace("-", ":", 1) if name != "iid" else name, fontsize=9)
+            ax.set_xlabel("client")
+            ax.set_ylabel("samples")
+        axes[0][-1].legend(title="label", fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
+        fig.suptitle("fed-train --describe-partition: samples per label of 10 clients", fontsize=9)
+        self.save(fig, "partitions.png")
+
     def compression_scaling(self, wide_model, compute, buckets):
         """The cost model's weak scaling of the MLP with each learned compressor."""
         compressors = costmodel.Compressor.learn(self.compression, "mlp")
@@ -578,6 +640,12 @@ class Report:
         for title, body in self.tables:
             parts.append(f"#### {title}\n\n{body}\n")
         return "\n".join(parts)
+
+
+def config_label(r):
+    if r["algorithm"] == "fedsgd":
+        return "FedSGD (E=1, B=all)"
+    return f"{'FedAvg' if r['algorithm'] == 'fedavg' else r['algorithm']} E={r['local_epochs']} B={r['local_batch']}"
 
 
 def efficiency_axes(ax, scale, xlabel, title):
@@ -614,7 +682,8 @@ def main():
     parser.add_argument("--doc", help="Markdown file whose results section is replaced by this run's tables")
     args = parser.parse_args()
     report = Report(args.results, args.out)
-    if not (report.allreduce or report.ddp or report.pipeline or report.compression or report.parameter_server or report.tune):
+    if not (report.allreduce or report.ddp or report.pipeline or report.compression or report.parameter_server or report.tune
+            or report.federated or report.partitions):
         raise SystemExit(f"no benchmark CSVs in {args.results}: run make bench-quick (or Benchmarks/bench.py) first")
     report.allreduce_plots()
     report.allreduce_table()
@@ -628,6 +697,8 @@ def main():
     report.compression_report()
     report.parameter_server_report()
     report.tune_report()
+    report.federated_report()
+    report.partition_plot()
     markdown = report.markdown()
     with open(os.path.join(args.out, "summary.md"), "w") as f:
         f.write(markdown)

@@ -21,7 +21,7 @@ public enum CommandLineMessages {
         TrainingField.evaluation: "--eval-every",
         TrainingField.nonFiniteGradients: "--skip-nonfinite",
         PipelineField.stages: "--stages/--split",
-        TrainingField.outputs: "--save-model/--metrics-json/--trace",
+        TrainingField.outputs: "--save-model/--metrics-json/--trace/--rounds-csv",
         DataParallelField.batchPerRank: "--batch-size",
         DataParallelField.accumulation: "--accumulate",
         DataParallelField.algorithm: "--allreduce",
@@ -73,7 +73,7 @@ public enum CommandLineMessages {
         case let few as TooFewParameters:
             return "\(few); choose fewer --servers"
         case let conflict as OutputConflict:
-            let names = ["model": "--save-model", "metrics": "--metrics-json", "trace": "--trace", "results": "--results"]
+            let names = ["model": "--save-model", "metrics": "--metrics-json", "trace": "--trace", "results": "--results", "rounds": "--rounds-csv"]
             return "\(conflict.outputs.map { names[$0] ?? $0 }.joined(separator: " and ")) name the same file \(conflict.path)"
         case let foreign as ForeignCheckpoints:
             return "--checkpoint-dir \(foreign)"

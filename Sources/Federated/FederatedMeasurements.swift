@@ -1,4 +1,5 @@
 import Foundation
+import Coordination
 import Persistence
 
 /// What the rounds did, counted on every rank alike (every rank sees every round's
@@ -13,12 +14,15 @@ struct FederatedMeasurements {
     var bytesDown = 0
     var bytesUp = 0
     var clipped = 0
+    /// Samples through the clients' forward and backward passes (samples x local epochs).
+    var clientSamples = 0
     var largestErrorBound = 0.0
     var roundsToTarget: Int?
     var lastRound: String?
 
-    mutating func record(_ plan: RoundPlan, _ aggregate: RoundAggregate, uploadBytes: Int, downloadBytes: Int) {
+    mutating func record(_ plan: RoundPlan, _ aggregate: RoundAggregate, processed: Int, uploadBytes: Int, downloadBytes: Int) {
         rounds += 1
+        clientSamples += processed
         asked += plan.asked.count
         reported += plan.reporting.count
         dropped += plan.dropped
@@ -27,11 +31,12 @@ struct FederatedMeasurements {
         bytesUp += plan.reporting.count * uploadBytes
         clipped += aggregate.clipped
         largestErrorBound = max(largestErrorBound, aggregate.errorBound)
-        lastRound = "clients \(plan.reporting.count)/\(plan.asked.count)"
+        lastRound = "clients \(plan.reporting.count)/\(plan.asked.count), sent \(Formatting.bytes(bytesDown + bytesUp))"
     }
 
     func report(into metrics: inout Metrics) {
         metrics["rounds_run"] = rounds
+        metrics["client_samples"] = clientSamples
         metrics["clients_asked"] = asked
         metrics["clients_reported"] = reported
         metrics["dropped_clients"] = dropped

@@ -42,6 +42,9 @@ public struct FederatedOptions: Sendable {
     public var serverRankOnly = false
     /// `rounds_to_target` in the metrics: the first evaluated round at this test accuracy.
     public var targetAccuracy: Double?
+    /// One CSV row per round, written by rank 0 after every round (nil: none). The
+    /// loop checks it with its own outputs when it is in `Outputs.strategyFiles`.
+    public var roundsFile: String?
     public var loss: any LossFunction = SoftmaxCrossEntropyLoss()
 
     public init(model: ModelDescription, rounds: Int) {

@@ -35,10 +35,12 @@ public final class FederatedStrategy: TrainingStrategy {
     private var services: TrainingServices!
     private var seed: UInt64 = 0
     private var measured = FederatedMeasurements()
+    private var rounds: RoundsFile?
 
     public init(options: FederatedOptions, communicator: any Communicator) {
         self.options = options
         self.communicator = communicator
+        rounds = options.roundsFile.map(RoundsFile.init)
     }
 
     /// The partition of the training set the run uses (after `plan`).
@@ -98,7 +100,8 @@ public final class FederatedStrategy: TrainingStrategy {
     public func beginEpoch(_ epoch: Int) {}
 
     public func step(_ context: StepContext) throws -> StepOutcome {
-        let round = context.step
+        let round = context.step, started = MonotonicClock.seconds()
+        rounds?.begin(round: round)
         let plan = RoundPlan(round: round, clients: options.clients, perRound: options.clientsPerRound, dropout: options.dropout,
                              minimumReports: options.minimumReports, seed: seed)
         let updates = myClients(plan).map { client in
@@ -112,16 +115,31 @@ public final class FederatedStrategy: TrainingStrategy {
         let aggregate = services.watchdog.waiting(for: "the aggregation of round \(round + 1)") {
             aggregator.aggregate(updates, plan: plan, askedSamples: askedSamples, parameters: parameters, over: communicator)
         }
-        measured.record(plan, aggregate, uploadBytes: aggregator.uploadBytes(parameters: parameters),
+
+        let processed = plan.reporting.reduce(0) { $0 + partition.clients[$1].count } * options.effectiveLocalEpochs
+        measured.record(plan, aggregate, processed: processed, uploadBytes: aggregator.uploadBytes(parameters: parameters),
                         downloadBytes: parameters * MemoryLayout<Float>.size)
-        guard aggregate.samples > 0 else {
+        if aggregate.samples > 0 {
+            try applyServerStep(aggregate, round: round)
+        } else {
             ConsoleLog.info("round \(round + 1): none of the \(plan.asked.count) clients asked reported; the global model is kept",
                             rank: communicator.rank)
-            return StepOutcome(loss: .nan, samples: 0)
         }
-        try applyServerStep(aggregate, round: round)
-        let processed = plan.reporting.reduce(0) { $0 + partition.clients[$1].count } * options.effectiveLocalEpochs
+        try logRound(plan, aggregate, processed: processed, seconds: MonotonicClock.seconds() - started)
         return StepOutcome(loss: aggregate.meanLoss, samples: processed)
+    }
+
+    /// The round's row of the rounds file, written by rank 0; a failed write ends every rank.
+    private func logRound(_ plan: RoundPlan, _ aggregate: RoundAggregate, processed: Int, seconds: Double) throws {
+        guard var file = rounds else { return }
+        let parameterBytes = global.parameters.count * MemoryLayout<Float>.size
+        file.append(.init(round: plan.round + 1, asked: plan.asked.count, reported: plan.reporting.count,
+                          meanLoss: aggregate.meanLoss, testAccuracy: nil, clientSamples: processed,
+                          bytesDown: plan.asked.count * parameterBytes,
+                          bytesUp: plan.reporting.count * aggregator.uploadBytes(parameters: global.parameters.count),
+                          seconds: seconds))
+        rounds = file
+        try communicator.together("writing \(file.path)") { if communicator.rank == 0 { try file.write() } }
     }
 
     /// The reporting clients this rank trains: its block of the sorted list (none on a
@@ -157,6 +175,7 @@ public final class FederatedStrategy: TrainingStrategy {
     }
 
     public func evaluated(afterStep steps: Int, accuracy: Double) {
+        rounds?.setAccuracy(accuracy, round: steps)
         if let target = options.targetAccuracy, accuracy >= target, measured.roundsToTarget == nil {
             measured.roundsToTarget = steps
         }
@@ -180,8 +199,13 @@ public final class FederatedStrategy: TrainingStrategy {
         metrics["target_accuracy"] = options.targetAccuracy.map { $0 as Any } ?? NSNull()
         metrics["server_rank_only"] = options.serverRankOnly
         measured.report(into: &metrics)
+        // The last evaluation's accuracy; every earlier row was written with its round.
+        if let rounds, communicator.rank == 0 {
+            do { try rounds.write() } catch { ConsoleLog.info("warning: could not write \(rounds.path): \(error)", rank: 0) }
+        }
         return "clients: \(measured.reported) reports, \(measured.dropped) dropped; sent \(Formatting.bytes(measured.bytesDown)) down, "
             + "\(Formatting.bytes(measured.bytesUp)) up"
+            + (measured.clipped > 0 ? "; secure aggregation clipped \(measured.clipped) update values to its bound" : "")
     }
 
     public func close() {}

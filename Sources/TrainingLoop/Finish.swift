@@ -31,7 +31,7 @@ extension TrainingLoop {
         let detail = strategy.report(into: &metrics)
         summary.wallSeconds = MonotonicClock.seconds() - started
         metrics["wall_seconds"] = summary.wallSeconds
-        ConsoleLog.info("done: \(summary.steps) steps, \(Int(summary.samplesPerSecond.rounded())) samples/s, "
+        ConsoleLog.info("done: \(Formatting.count(summary.steps, run.plan.stepName)), \(Int(summary.samplesPerSecond.rounded())) samples/s, "
                         + "test accuracy \(Formatting.percent(summary.testAccuracy))"
                         + (detail.map { ", \($0)" } ?? "") + ", \(Formatting.decimals(summary.wallSeconds, 2)) s", rank: rank)
         if let path = options.outputs.metrics {

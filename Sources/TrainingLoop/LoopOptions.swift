@@ -79,6 +79,9 @@ public struct Outputs: Sendable, Equatable {
     public var metrics: String?
     /// A Chrome trace-event timeline of every rank (JSON).
     public var trace: String?
+    /// A strategy's own files, by name (a federated run's rounds CSV): checked with
+    /// the others before anything trains.
+    public var strategyFiles: [String: String] = [:]
 
     public init(model: String? = nil, metrics: String? = nil, trace: String? = nil) {
         self.model = model

@@ -56,7 +56,9 @@ extension TrainingLoop {
     /// Checks every output path before any work: a model lost after an hour of
     /// training because its directory does not exist is the failure this prevents.
     func checkOutputs() throws {
-        try checkOutputFiles([("model", options.outputs.model), ("metrics", options.outputs.metrics), ("trace", options.outputs.trace)],
+        let outputs = options.outputs
+        try checkOutputFiles([("model", outputs.model), ("metrics", outputs.metrics), ("trace", outputs.trace)]
+                                 + outputs.strategyFiles.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
                              over: communicator)
     }
 

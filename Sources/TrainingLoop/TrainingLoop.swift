@@ -137,7 +137,8 @@ extension TrainingLoop {
             // the others waiting at the end of the run.
             // (the paths too: rank 0 writes them all, so another rank's would be ignored).
             ConfigurationField(TrainingField.outputs, "model \(outputs.model ?? "none"), metrics \(outputs.metrics ?? "none"), "
-                               + "trace \(outputs.trace ?? "none")"),
+                               + "trace \(outputs.trace ?? "none")"
+                               + outputs.strategyFiles.sorted { $0.key < $1.key }.map { ", \($0.key) \($0.value)" }.joined()),
         ]
     }
 

@@ -364,6 +364,68 @@ expect_failure "tune: two outputs naming one file" "--results and --metrics-json
   $MPIRUN -n 2 "$BIN/tune" --grid lr=0.1 --results "$WORK/tune-same" --metrics-json "$WORK/tune-same"
 expect_failure "tune: a bad base flag" "the base configuration .*--batch-size must be at least 1" $MPIRUN -n 2 "$BIN/tune" --grid lr=0.1 --batch-size 0
 
+section "fed-train: FedSGD is full-batch gradient descent, the same model at 1-3 ranks, secure = plain, kill and resume, bad use"
+mkdir -p "$WORK/fed-data"
+python3 - "$WORK/fed-data" <<'PY'
+import random, struct, sys
+def idx(path, code, dims, data):
+    with open(path, 'wb') as f:
+        f.write(struct.pack('>BBBB', 0, 0, code, len(dims)) + b''.join(struct.pack('>I', d) for d in dims) + bytes(data))
+random.seed(3)
+for name, n in (('train', 240), ('t10k', 60)):
+    labels = [i % 10 for i in range(n)]
+    pixels = [min(255, max(0, int(random.gauss(40 + 20 * l, 60)))) for l in labels for _ in range(784)]
+    idx(f'{sys.argv[1]}/{name}-images-idx3-ubyte', 8, [n, 28, 28], pixels)
+    idx(f'{sys.argv[1]}/{name}-labels-idx1-ubyte', 8, [n], labels)
+PY
+fd=(--data-dir "$WORK/fed-data" --model mlp --hidden 32 --optimizer sgd --momentum 0 --lr 0.1 --threads 1 --seed 4 --log-every 5)
+run "oracle: ddp-train, 1 process, 5 full-batch steps on the 240 samples" 120 $MPIRUN -n 1 "$BIN/ddp-train" "${fd[@]}" \
+  --batch-size 240 --epochs 5 --save-model "$WORK/fed-oracle.safetensors"
+for r in 1 2 3; do
+  run "fed-train FedSGD, 4 equal clients, all asked, $r rank(s)" 120 $MPIRUN -n $r "$BIN/fed-train" "${fd[@]}" --algorithm fedsgd \
+    --clients 4 --fraction 1 --rounds 5 --save-model "$WORK/fed-sgd-$r.safetensors"
+  run "FedSGD at $r rank(s) equals full-batch gradient descent (1e-4)" 60 $MPIRUN -n 1 "$BIN/chorus-mpi-tests" compare-models \
+    "$WORK/fed-oracle.safetensors" "$WORK/fed-sgd-$r.safetensors" 1e-4
+done
+fa=("${fd[@]}" --clients 12 --fraction 0.5 --rounds 6 --partition shards:2 --local-epochs 2 --local-batch 5 --client-dropout 0.3
+  --server-momentum 0.5 --target-accuracy 0.05)
+for r in 1 2 3; do
+  run "fed-train FedAvg shards:2 with dropout, $r rank(s)" 120 $MPIRUN -n $r "$BIN/fed-train" "${fa[@]}" \
+    --save-model "$WORK/fed-avg-$r.safetensors" --rounds-csv "$WORK/fed-rounds-$r.csv" --metrics-json "$WORK/fed-avg-$r.json"
+done
+for r in 2 3; do
+  run "FedAvg at $r ranks is bitwise the 1-rank model" 60 $MPIRUN -n 1 "$BIN/chorus-mpi-tests" compare-models \
+    "$WORK/fed-avg-1.safetensors" "$WORK/fed-avg-$r.safetensors" 0
+done
+run "fed-train metrics count the dropped clients" 30 $MPIRUN -n 1 "$BIN/chorus-mpi-tests" check-metrics "$WORK/fed-avg-2.json" \
+  'dropped_clients>=1' clients_reported bytes_up bytes_down 'rounds_to_target>=1'
+run "the rounds file has a row per round" 10 bash -c "[ \$(wc -l < $WORK/fed-rounds-2.csv) -eq 7 ] && head -1 $WORK/fed-rounds-2.csv | grep -q '^round,asked,reported,dropped'"
+run "fed-train --secure-aggregation, 2 ranks" 120 $MPIRUN -n 2 "$BIN/fed-train" "${fa[@]}" --secure-aggregation \
+  --save-model "$WORK/fed-secure.safetensors"
+run "secure aggregation equals plain aggregation (1e-4)" 60 $MPIRUN -n 1 "$BIN/chorus-mpi-tests" compare-models \
+  "$WORK/fed-avg-1.safetensors" "$WORK/fed-secure.safetensors" 1e-4
+expect_failure "fed-train: rank 1 dies in round 5 (checkpoints every 2)" "injected fault at step 4" \
+  env CHORUS_FAULT=rank=1,step=4,action=exit $MPIRUN -x CHORUS_FAULT -n 2 "$BIN/fed-train" "${fa[@]}" \
+  --checkpoint-dir "$WORK/fed-ckpt" --checkpoint-every 2 --rounds-csv "$WORK/fed-resumed.csv"
+run "fed-train resumes from round 4 on 3 ranks" 120 $MPIRUN -n 3 "$BIN/fed-train" "${fa[@]}" --checkpoint-dir "$WORK/fed-ckpt" \
+  --checkpoint-every 2 --resume --save-model "$WORK/fed-resumed.safetensors" --rounds-csv "$WORK/fed-resumed.csv"
+run "the resumed model is bitwise the uninterrupted one" 60 $MPIRUN -n 1 "$BIN/chorus-mpi-tests" compare-models \
+  "$WORK/fed-avg-1.safetensors" "$WORK/fed-resumed.safetensors" 0
+run "the resumed rounds file is the uninterrupted one (but the seconds)" 10 bash -c \
+  "diff <(cut -d, -f1-9 $WORK/fed-rounds-1.csv) <(cut -d, -f1-9 $WORK/fed-resumed.csv)"
+run "fed-train --describe-partition prints each client's labels" 60 bash -c "$MPIRUN -n 2 $BIN/fed-train ${fd[*]} --clients 6 \
+  --partition labels:2 --describe-partition > $WORK/fed-describe.txt && grep -q '^# labels:2: 6 clients' $WORK/fed-describe.txt \
+  && [ \$(grep -c '^[0-9]*,[0-9]*,2,' $WORK/fed-describe.txt) -eq 6 ]"
+expect_failure "fed-train --fraction 0" "--fraction must be in \(0, 1\] \(got 0.0\)" $MPIRUN -n 2 "$BIN/fed-train" "${fd[@]}" --fraction 0
+expect_failure "fed-train --fraction 1.5" "--fraction must be in \(0, 1\]" $MPIRUN -n 2 "$BIN/fed-train" "${fd[@]}" --fraction 1.5
+expect_failure "fed-train: more clients than samples" "241 clients need at least 241 training samples" \
+  $MPIRUN -n 2 "$BIN/fed-train" "${fd[@]}" --clients 241
+expect_failure "fed-train: an unknown partition" "--partition must be iid, shards:S, dirichlet:ALPHA or labels:L" \
+  $MPIRUN -n 2 "$BIN/fed-train" "${fd[@]}" --partition zipf:2
+expect_failure "fed-train --mu without fedprox" "--mu needs --algorithm fedprox" $MPIRUN -n 2 "$BIN/fed-train" "${fd[@]}" --mu 0.1
+expect_failure "fed-train --rounds-csv and --metrics-json on one file" "--metrics-json and --rounds-csv name the same file" \
+  $MPIRUN -n 2 "$BIN/fed-train" "${fd[@]}" --rounds-csv "$WORK/same.json" --metrics-json "$WORK/same.json"
+
 section "reliability: kill and resume, agreement, faults, checkpoints, non-finite gradients"
 ck=(--model lenet --steps 40 --batch-size 16 --threads 1 --log-every 10 --seed 4)
 run "ddp-train 2 ranks, 40 steps uninterrupted" 120 $MPIRUN -n 2 "$BIN/ddp-train" "${ck[@]}" --save-model "$WORK/ck-full.safetensors"

@@ -169,6 +169,18 @@ if RANKS_PER_TRIAL=3 submit "tune, 3 ranks per trial on 4 tasks" FAILED jobs/tun
   expect_in "$out" "do not divide the 4 ranks" "tune: the output says the groups do not divide the tasks"
 fi
 
+section "jobs/fed-train.sbatch: 4 tasks, 20 clients, shards:2, 3 rounds with a checkpoint, by srun"
+if CLIENTS=20 FRACTION=0.2 ROUNDS=3 submit "fed-train" COMPLETED jobs/fed-train.sbatch --local-epochs 1 --checkpoint-every 2; then
+  expect_in "$out" "^done: 3 rounds" "fed-train: 3 rounds done"
+  expect_in "$RESULTS_DIR/fed-train-$job/metrics.json" '"clients_reported" : 12' "fed-train: metrics under the job id, 4 clients a round"
+  expect_in "$RESULTS_DIR/fed-train-$job/rounds.csv" "^3,4,4,0," "fed-train: the rounds file has every round"
+  if ls "$RESULTS_DIR/fed-train-$job/checkpoints/"*.safetensors >/dev/null 2>&1; then pass "fed-train: checkpoints under the job id"
+  else fail "fed-train: no checkpoint in $RESULTS_DIR/fed-train-$job/checkpoints" "$out"; fi
+fi
+if submit "fed-train with a bad partition" FAILED jobs/fed-train.sbatch --partition zipf:1; then
+  expect_in "$out" "--partition must be iid, shards:S, dirichlet:ALPHA or labels:L" "fed-train: the output names the flag"
+fi
+
 section "a job that cannot run fails with its cause in the output, not a hang"
 if STAGES=2 submit "pipe-train, 3 tasks for 2 stages" FAILED jobs/pipe-train.sbatch --steps 5; then
   expect_in "$out" "multiple of.*stages|stages.*multiple" "pipe-train: the output names the rank/stage mismatch"

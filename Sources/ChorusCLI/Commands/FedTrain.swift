@@ -71,7 +71,7 @@ public struct FedTrain: MPICommand {
     var secureAggregation = false
 
     @Option(parsing: .unconditional, help: "--secure-aggregation: per-coordinate bound on a client's update (larger ones are clipped).")
-    var secureClip: Float = 1
+    var secureClip: Float = 10
 
     @Flag(help: "Rank 0 only aggregates and evaluates; the other ranks train the clients.")
     var serverRankOnly = false
@@ -79,7 +79,11 @@ public struct FedTrain: MPICommand {
     @Option(parsing: .unconditional, help: "Report in the metrics the first evaluated round at this test accuracy (0-1).")
     var targetAccuracy: Double?
 
-    @Flag(help: "Print each client's samples per label and stop.")
+    @Option(help: ArgumentHelp("Write one row per round here (CSV: clients, loss, accuracy, bytes), after every round.",
+                               valueName: "file"))
+    var roundsCsv: String?
+
+    @Flag(help: "Print each client's samples per label (CSV) and stop.")
     var describePartition = false
 
     public init() {}
@@ -152,14 +156,16 @@ public struct FedTrain: MPICommand {
         options.secureAggregation = secureAggregation ? SecureAggregation(clipBound: secureClip) : nil
         options.serverRankOnly = serverRankOnly
         options.targetAccuracy = targetAccuracy
+        options.roundsFile = roundsCsv
         return options
     }
 
     public func run(world: any Communicator) throws {
         let options = try federatedOptions()
         if describePartition { return try describe(options, world: world) }
-        let loop = LoopOptions.from(name: "fed-train", dataset: subject.datasetChoice, epochs: 1, steps: nil,
+        var loop = LoopOptions.from(name: "fed-train", dataset: subject.datasetChoice, epochs: 1, steps: nil,
                                     optimization: optimization, run: run, reliability: reliability)
+        loop.outputs.strategyFiles = roundsCsv.map { ["rounds": $0] } ?? [:]
         let strategy = FederatedStrategy(options: options, communicator: world)
         _ = try TrainingLoop(strategy: strategy, options: loop, communicator: world).run()
     }
