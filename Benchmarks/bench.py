@@ -65,7 +65,7 @@ PROFILES = {
                   tune_grid=["lr=0.01,0.1"], tune_scaling=["--cv", "2", "--steps", "6"],
                   tune_space=["lr=0.01,0.1", "momentum=0,0.9"], tune_max_epochs=2, tune_reduction=2,
                   fed_model=["--model", "mlp", "--hidden", "32"], fed_partitions=["iid"], fed_target=0.5,
-                  fed_configs=[("fedsgd", None, None, 4), ("fedavg", 1, 50, 2)], fed_eval_every=2),
+                  fed_configs=[("fedsgd", None, None, 4, 0.5), ("fedavg", 1, 50, 2, 0.1)], fed_eval_every=2),
     # Under 5 minutes on 2 cores: every sweep, coarser.
     "quick": dict(allreduce_ranks=[2, 4], max_bytes="64M", step_factor=4, iterations=None, cluster_max_bytes="2M",
                   ddp_models=["lenet", "mlp"], ddp_ranks=[1, 2, 4], ddp_steps=20, bucket_mb=[1, 4, 25],
@@ -90,10 +90,13 @@ PROFILES = {
                  tune_grid=["lr=0.01,0.03,0.1,0.3", "momentum=0,0.9"], tune_scaling=["--cv", "2", "--epochs", "1"],
                  tune_space=["lr=0.003,0.01,0.03", "momentum=0,0.5,0.9", "batch-size=32,64,128"],
                  tune_max_epochs=9, tune_reduction=3,
+                 # The 27 x 9 epochs of the full grid would take LeNet 35 minutes here; a 256-wide MLP 6.
+                 tune_schedulers_model=["--model", "mlp", "--hidden", "256"],
                  # (algorithm, E, B, rounds): FedSGD needs hundreds of rounds where FedAvg needs tens.
-                 fed_model=["--model", "lenet"], fed_partitions=["iid", "shards:2"], fed_target=0.8,
-                 fed_configs=[("fedsgd", None, None, 300), ("fedavg", 1, 50, 100), ("fedavg", 5, 50, 60),
-                              ("fedavg", 1, 10, 60), ("fedavg", 5, 10, 40)], fed_eval_every=2),
+                 fed_model=["--model", "lenet"], fed_partitions=["iid", "shards:2"], fed_target=0.75,
+                 # (algorithm, E, B, rounds, lr); FedSGD's rate probed at 0.2 (slow) and 1.0 (unstable).
+                 fed_configs=[("fedsgd", None, None, 400, 0.5), ("fedavg", 1, 50, 60, 0.1), ("fedavg", 5, 50, 30, 0.1),
+                              ("fedavg", 1, 10, 50, 0.1), ("fedavg", 5, 10, 30, 0.1)], fed_eval_every=2),
 }
 
 # The models: LeNet-5 (62k parameters, compute-bound) and an MLP with 10M parameters
@@ -360,7 +363,7 @@ class Bench:
                 rows.append(self.parameter_server(mode, stragglers))
         return rows
 
-    def tune(self, label, ranks, placement, ranks_per_node, space, extra, name):
+    def tune(self, label, ranks, placement, ranks_per_node, space, extra, name, model=None):
         """One tune run (one rank per trial, no refit: the search alone): its metrics and
         its results file's rows."""
         results = os.path.join(self.work, f"tune-{name}.csv")
@@ -368,7 +371,7 @@ class Bench:
         command = self.launch(ranks, placement, ranks_per_node) + [f"{BIN}/tune"] + [
             a for dimension in space for a in ("--grid", dimension)] + extra + [
             "--no-refit", "--results", results, "--metrics-json", metrics, "--threads", "1",
-            "--log-every", "1000000"] + self.profile["tune_model"] + self.dataset_args()
+            "--log-every", "1000000"] + (model or self.profile["tune_model"]) + self.dataset_args()
         self.run(label, command, timeout=7200)
         with open(metrics) as f:
             return json.load(f), read_csv(results)
@@ -389,11 +392,12 @@ class Bench:
         p = self.profile
         epochs = str(p["tune_max_epochs"])
         held_out = ["--validation-fraction", "0.1"]
+        model = p.get("tune_schedulers_model")
         grid, grid_rows = self.tune(f"tune full grid to {epochs} epochs, 2 ranks", 2, "one-node", 2, p["tune_space"],
-                                    held_out + ["--epochs", epochs], "fifo")
+                                    held_out + ["--epochs", epochs], "fifo", model)
         asha, _ = self.tune(f"tune ASHA to {epochs} epochs, 2 ranks", 2, "one-node", 2, p["tune_space"],
                             held_out + ["--scheduler", "asha", "--max-epochs", epochs, "--grace-epochs", "1",
-                                        "--reduction-factor", str(p["tune_reduction"])], "asha")
+                                        "--reduction-factor", str(p["tune_reduction"])], "asha", model)
 
         def grid_score(parameters):
             for row in grid_rows:
@@ -402,14 +406,14 @@ class Bench:
             return ""
         rows = []
         for m in [grid, asha]:
-            row = self.tune_row(m, "schedulers", 2, "one-node", 1)
+            row = self.tune_row(m, "schedulers", 2, "one-node", 1, model)
             row.update(grid_score_of_best=grid_score(m.get("best_parameters")), grid_best_score=grid.get("best_score", ""))
             rows.append(row)
         return rows
 
-    def tune_row(self, m, sweep, ranks, placement, nodes):
+    def tune_row(self, m, sweep, ranks, placement, nodes, model=None):
         parameters = m.get("best_parameters") or {}
-        return dict(sweep=sweep, placement=placement, link=self.link(placement), ranks=ranks, nodes=nodes, groups=m["groups"],
+        return dict(model=" ".join((model or self.profile["tune_model"])[1:]).replace("mlp --hidden ", "mlp "), sweep=sweep, placement=placement, link=self.link(placement), ranks=ranks, nodes=nodes, groups=m["groups"],
                     scheduler=m["scheduler"], trials=m["trials"], trials_stopped=m["trials_stopped"],
                     train_samples=m["train_samples"], search_seconds=m["search_seconds"], busy_fraction=m["busy_fraction"],
                     best_trial=m.get("best_trial", ""), best_parameters=" ".join(f"{k}={v}" for k, v in sorted(parameters.items())),
@@ -433,13 +437,13 @@ class Bench:
         p = self.profile
         rows = []
         for partition in p["fed_partitions"]:
-            for algorithm, epochs, batch, rounds in p["fed_configs"]:
+            for algorithm, epochs, batch, rounds, lr in p["fed_configs"]:
                 metrics, curve = os.path.join(self.work, "fed.json"), os.path.join(self.work, "fed-rounds.csv")
                 local = ["--local-epochs", str(epochs), "--local-batch", str(batch)] if algorithm != "fedsgd" else []
-                # McMahan et al. tuned the rate per setting; plain SGD, 0.1 here for all.
+                # McMahan et al. tuned the rate per setting; plain SGD here, one rate per algorithm.
                 command = self.launch(2, "one-node") + [f"{BIN}/fed-train", "--clients", "100", "--fraction", "0.1",
                     "--partition", partition, "--algorithm", algorithm, "--rounds", str(rounds), "--optimizer", "sgd",
-                    "--momentum", "0", "--lr", "0.1", "--eval-every", str(p["fed_eval_every"]), "--log-every", "1000000",
+                    "--momentum", "0", "--lr", str(lr), "--eval-every", str(p["fed_eval_every"] * (3 if algorithm == "fedsgd" else 1)), "--log-every", "1000000",
                     "--target-accuracy", str(p["fed_target"]), "--threads", "1", "--metrics-json", metrics,
                     "--rounds-csv", curve] + local + p["fed_model"] + self.dataset_args()
                 label = f"fed-train {partition} {algorithm}" + (f" E={epochs} B={batch}" if local else " (E=1, B=all)")
@@ -447,7 +451,7 @@ class Bench:
                 with open(metrics) as f:
                     m = json.load(f)
                 points = [(int(r["round"]), float(r["test_accuracy"])) for r in read_csv(curve) if r["test_accuracy"]]
-                rows.append(dict(partition=partition, algorithm=algorithm, local_epochs=m["local_epochs"],
+                rows.append(dict(partition=partition, algorithm=algorithm, lr=lr, local_epochs=m["local_epochs"],
                                  local_batch=m["local_batch"], ranks=m["ranks"], rounds=m["steps"], target_accuracy=p["fed_target"],
                                  rounds_to_target=m["rounds_to_target"] if m["rounds_to_target"] is not None else "",
                                  final_accuracy=m["test_accuracy"], best_accuracy=max(a for _, a in points) if points else "",
@@ -545,13 +549,13 @@ class Bench:
         if "tune" in suites and (tune_rows or p["tune_space"]):
             if p["tune_space"]:
                 tune_rows += self.tune_schedulers()
-            self.write("tune", ["sweep", "placement", "link", "ranks", "nodes", "groups", "scheduler", "trials", "trials_stopped",
+            self.write("tune", ["model", "sweep", "placement", "link", "ranks", "nodes", "groups", "scheduler", "trials", "trials_stopped",
                                 "train_samples", "search_seconds", "busy_fraction", "best_trial", "best_parameters", "best_score",
                                 "default_score", "grid_score_of_best", "grid_best_score"], tune_rows)
         if "fed" in suites:
             self.partition_histograms()
         if "fed" in suites and p["fed_configs"]:
-            self.write("federated", ["partition", "algorithm", "local_epochs", "local_batch", "ranks", "rounds", "target_accuracy",
+            self.write("federated", ["partition", "algorithm", "lr", "local_epochs", "local_batch", "ranks", "rounds", "target_accuracy",
                                      "rounds_to_target", "final_accuracy", "best_accuracy", "client_samples", "bytes_up", "bytes_down",
                                      "wall_seconds", "curve"], self.federated_sweep())
         print(f"bench: {self.runs} runs in {time.time() - started:.0f} s; CSVs in {os.path.relpath(self.out, ROOT)}")

@@ -530,7 +530,8 @@ class Report:
         cores = scaling[0]["cores"] if scaling else "?"
         time_ax.set_xlabel(f"ranks (one trial each; {cores} cores per node)")
         time_ax.set_ylabel("search seconds")
-        time_ax.set_title(f"grid search wall time ({scaling[0]['trials'] if scaling else '?'} trials)")
+        time_ax.set_title(f"grid search wall time ({scaling[0]['trials'] if scaling else '?'} trials, "
+                          f"{scaling[0].get('model', '') if scaling else ''})")
         time_ax.grid(True, alpha=0.3)
         time_ax.legend(fontsize=8)
         if schedulers:
@@ -543,17 +544,17 @@ class Report:
                 asha_ax.annotate(f"best {float(r['best_score']) * 100:.2f}%{share}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                                  ha="center", va="bottom", fontsize=8)
             asha_ax.set_ylabel("training samples (millions)")
-            asha_ax.set_title(f"ASHA against the full grid ({schedulers[0]['trials']} configurations)")
+            asha_ax.set_title(f"ASHA against the full grid ({schedulers[0]['trials']} trials, {schedulers[0].get('model', '')})")
             asha_ax.grid(True, axis="y", alpha=0.3)
         else:
             asha_ax.set_visible(False)
         fig.suptitle(f"tune, one rank per trial\n{self.metadata(self.tune)}", fontsize=9)
         self.save(fig, "tune.png")
-        lines = ["| sweep | placement | ranks | nodes | scheduler | trials (stopped) | training samples | search s | groups busy | best | best score | default | grid's score of the best |",
-                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines = ["| model | sweep | placement | ranks | nodes | scheduler | trials (stopped) | training samples | search s | groups busy | best | best score | default | grid's score of the best |",
+                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         percent = lambda v: f"{float(v) * 100:.2f}%" if v not in ("", None) else "—"
         for r in self.tune:
-            lines.append(f"| {r['sweep']} | {r['placement']} | {r['ranks']} | {r['nodes']} | {r['scheduler']} | {r['trials']} ({r['trials_stopped']}) | "
+            lines.append(f"| {r.get('model', '')} | {r['sweep']} | {r['placement']} | {r['ranks']} | {r['nodes']} | {r['scheduler']} | {r['trials']} ({r['trials_stopped']}) | "
                          f"{int(float(r['train_samples'])):,} | {float(r['search_seconds']):.1f} | {float(r['busy_fraction']) * 100:.0f}% | "
                          f"{r['best_parameters']} | {percent(r['best_score'])} | {percent(r['default_score'])} | {percent(r.get('grid_score_of_best'))} |")
         self.tables.append((f"tune: grid search wall time and ASHA against the full grid ({self.metadata(self.tune)})", "\n".join(lines)))
