@@ -122,7 +122,7 @@ submit() {
 
 # expect_in FILE PATTERN WHAT: passes when FILE has a line matching PATTERN.
 expect_in() {
-  if grep -qE "$2" "$1" 2>/dev/null; then pass "$3"; else fail "$3: no line matching '$2' in $1" "$1"; fi
+  if grep -qE -e "$2" "$1" 2>/dev/null; then pass "$3"; else fail "$3: no line matching '$2' in $1" "$1"; fi
 }
 
 # section TITLE: starts a group of checks; prints how long the previous one took,
