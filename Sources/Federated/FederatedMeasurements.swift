@@ -10,6 +10,11 @@ struct FederatedMeasurements {
     var asked = 0
     var reported = 0
     var dropped = 0
+    /// Of the dropped, those past the deadline; reporting clients cut short (FedProx).
+    var late = 0
+    var partial = 0
+    /// The rounds' simulated time (`ClientTiming`).
+    var simulatedTime = 0.0
     var emptyRounds = 0
     var bytesDown = 0
     var bytesUp = 0
@@ -20,8 +25,12 @@ struct FederatedMeasurements {
     var roundsToTarget: Int?
     var lastRound: String?
 
-    mutating func record(_ plan: RoundPlan, _ aggregate: RoundAggregate, processed: Int, uploadBytes: Int, downloadBytes: Int) {
+    mutating func record(_ plan: RoundPlan, _ aggregate: RoundAggregate, processed: Int, uploadBytes: Int, downloadBytes: Int,
+                         partial: Int, roundTime: Double) {
         rounds += 1
+        late += plan.late.count
+        self.partial += partial
+        simulatedTime += roundTime
         clientSamples += processed
         asked += plan.asked.count
         reported += plan.reporting.count
@@ -40,6 +49,9 @@ struct FederatedMeasurements {
         metrics["clients_asked"] = asked
         metrics["clients_reported"] = reported
         metrics["dropped_clients"] = dropped
+        metrics["late_clients"] = late
+        metrics["partial_clients"] = partial
+        metrics["simulated_time"] = simulatedTime
         metrics["empty_rounds"] = emptyRounds
         metrics["bytes_down"] = bytesDown
         metrics["bytes_up"] = bytesUp

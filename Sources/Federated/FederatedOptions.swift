@@ -36,6 +36,10 @@ public struct FederatedOptions: Sendable {
     public var dropout = 0.0
     /// A round with fewer reports asks more clients (0: aggregate whatever reported).
     public var minimumReports = 0
+    /// Clients that run slower, and the round's deadline on the simulated clock of
+    /// `ClientTiming` (nil: the server waits for every client).
+    public var slowClients: SlowClients?
+    public var roundDeadline: Double?
     /// Mask the updates so the server only sees their sum (nil: plain sums).
     public var secureAggregation: SecureAggregation?
     /// Rank 0 only aggregates and evaluates; the other ranks train the clients.
@@ -76,6 +80,15 @@ public struct FederatedOptions: Sendable {
         if minimumReports < 0 || minimumReports > clients {
             try fail("the minimum of reporting clients must be between 0 and the \(clients) clients (got \(minimumReports))")
         }
+        if let slow = slowClients {
+            if !(slow.fraction > 0 && slow.fraction <= 1) { try fail("the fraction of slow clients must be in (0, 1] (got \(slow.fraction))") }
+            if !(slow.slowdown.isFinite && slow.slowdown >= 1) {
+                try fail("a slow client's slowdown must be a number of at least 1 (got \(slow.slowdown))")
+            }
+        }
+        if let deadline = roundDeadline, !(deadline.isFinite && deadline > 0) {
+            try fail("the round deadline must be a positive number (got \(deadline))")
+        }
         if let secure = secureAggregation, !(secure.clipBound.isFinite && secure.clipBound > 0) {
             try fail("the secure aggregation clip bound must be a positive number (got \(secure.clipBound))")
         }
@@ -98,5 +111,6 @@ public enum FederatedField {
     public static let server = "the server step"
     public static let partition = "the partition"
     public static let dropout = "the client dropout"
+    public static let stragglers = "the slow clients and the round deadline"
     public static let secureAggregation = "secure aggregation"
 }

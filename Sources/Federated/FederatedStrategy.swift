@@ -31,6 +31,7 @@ public final class FederatedStrategy: TrainingStrategy {
     private var global: Sequential!
     private var trainer: LocalTrainer!
     private var partition: ClientPartition!
+    private var timing: ClientTiming!
     private var serverOptimizer: Optimizer!
     private var services: TrainingServices!
     private var seed: UInt64 = 0
@@ -59,6 +60,9 @@ public final class FederatedStrategy: TrainingStrategy {
                                epochs: options.effectiveLocalEpochs, batch: options.effectiveLocalBatch,
                                proximal: options.algorithm == .fedprox ? options.proximal : 0, seed: setup.seed)
         let sizes = partition.sizes, perRound = options.clientsPerRound
+        timing = ClientTiming(sizes: sizes, epochs: options.effectiveLocalEpochs, batch: options.effectiveLocalBatch,
+                              slow: options.slowClients, deadline: options.roundDeadline,
+                              keepsPartialWork: options.algorithm == .fedprox, seed: setup.seed)
         let trainers = options.serverRankOnly ? communicator.size - 1 : communicator.size
         let meanSize = Double(sizes.reduce(0, +)) / Double(sizes.count)
         var plan = StrategyPlan(
@@ -71,6 +75,8 @@ public final class FederatedStrategy: TrainingStrategy {
                 ConfigurationField(FederatedField.server, "lr \(options.serverLearningRate), momentum \(options.serverMomentum)"),
                 ConfigurationField(FederatedField.partition, "\(options.partition), minimum \(options.minimumClientSize)"),
                 ConfigurationField(FederatedField.dropout, "\(options.dropout), at least \(options.minimumReports) reports"),
+                ConfigurationField(FederatedField.stragglers, "\(options.slowClients.map(String.init(describing:)) ?? "none"), "
+                                   + "deadline \(options.roundDeadline.map { "\($0)" } ?? "none")"),
                 ConfigurationField(FederatedField.secureAggregation, aggregator.configuration),
             ],
             stepsPerEpoch: options.rounds, model: options.model.description, parameterCount: global.parameters.count,
@@ -82,6 +88,8 @@ public final class FederatedStrategy: TrainingStrategy {
                     + "E \(options.effectiveLocalEpochs) B \(options.effectiveLocalBatch == 0 ? "all" : "\(options.effectiveLocalBatch)")"
                     + (options.algorithm == .fedprox ? " mu \(options.proximal)" : "")
                     + (options.dropout > 0 ? ", dropout \(options.dropout)" : "")
+                    + (options.slowClients.map { ", \(timing.slowClients) clients \($0.slowdown)x slower" } ?? "")
+                    + (options.roundDeadline.map { ", deadline \($0) (mean-size client epochs)" } ?? "")
                     + (options.secureAggregation != nil ? ", secure aggregation" : ""),
             ])
         plan.stepName = "round"
@@ -103,12 +111,12 @@ public final class FederatedStrategy: TrainingStrategy {
         let round = context.step, started = MonotonicClock.seconds()
         rounds?.begin(round: round)
         let plan = RoundPlan(round: round, clients: options.clients, perRound: options.clientsPerRound, dropout: options.dropout,
-                             minimumReports: options.minimumReports, seed: seed)
+                             minimumReports: options.minimumReports, seed: seed) { timing.work(client: $0) == .late }
         let updates = myClients(plan).map { client in
             let optimizer = services.makeOptimizer()
             optimizer.learningRate = context.learningRate
             return trainer.train(client: client, samples: partition.clients[client], from: global.parameters.values,
-                                 round: round, optimizer: optimizer)
+                                 round: round, optimizer: optimizer, stepLimit: timing.stepLimit(client: client))
         }
         let parameters = global.parameters.count
         let askedSamples = plan.asked.reduce(0) { $0 + partition.clients[$1].count }
@@ -116,9 +124,10 @@ public final class FederatedStrategy: TrainingStrategy {
             aggregator.aggregate(updates, plan: plan, askedSamples: askedSamples, parameters: parameters, over: communicator)
         }
 
-        let processed = plan.reporting.reduce(0) { $0 + partition.clients[$1].count } * options.effectiveLocalEpochs
+        let processed = plan.reporting.reduce(0) { $0 + timing.processedSamples(client: $1) }
+        let partial = plan.reporting.filter { timing.stepLimit(client: $0) != nil }.count
         measured.record(plan, aggregate, processed: processed, uploadBytes: aggregator.uploadBytes(parameters: parameters),
-                        downloadBytes: parameters * MemoryLayout<Float>.size)
+                        downloadBytes: parameters * MemoryLayout<Float>.size, partial: partial, roundTime: timing.roundTime(plan))
         if aggregate.samples > 0 {
             try applyServerStep(aggregate, round: round)
         } else {
@@ -137,7 +146,7 @@ public final class FederatedStrategy: TrainingStrategy {
                           meanLoss: aggregate.meanLoss, testAccuracy: nil, clientSamples: processed,
                           bytesDown: plan.asked.count * parameterBytes,
                           bytesUp: plan.reporting.count * aggregator.uploadBytes(parameters: global.parameters.count),
-                          seconds: seconds))
+                          seconds: seconds, late: plan.late.count, roundTime: timing.roundTime(plan)))
         rounds = file
         try communicator.together("writing \(file.path)") { if communicator.rank == 0 { try file.write() } }
     }
@@ -195,6 +204,9 @@ public final class FederatedStrategy: TrainingStrategy {
         metrics["server_momentum"] = Double(options.serverMomentum)
         metrics["partition"] = "\(options.partition)"
         metrics["client_dropout"] = options.dropout
+        metrics["slow_clients"] = timing.slowClients
+        metrics["slowdown"] = options.slowClients?.slowdown ?? 1
+        metrics["round_deadline"] = options.roundDeadline.map { $0 as Any } ?? NSNull()
         metrics["secure_aggregation"] = options.secureAggregation != nil
         metrics["target_accuracy"] = options.targetAccuracy.map { $0 as Any } ?? NSNull()
         metrics["server_rank_only"] = options.serverRankOnly
@@ -203,7 +215,9 @@ public final class FederatedStrategy: TrainingStrategy {
         if let rounds, communicator.rank == 0 {
             do { try rounds.write() } catch { ConsoleLog.info("warning: could not write \(rounds.path): \(error)", rank: 0) }
         }
-        return "clients: \(measured.reported) reports, \(measured.dropped) dropped; sent \(Formatting.bytes(measured.bytesDown)) down, "
+        return "clients: \(measured.reported) reports, \(measured.dropped) dropped"
+            + (measured.late > 0 ? " (\(measured.late) late)" : "") + (measured.partial > 0 ? ", \(measured.partial) partial" : "")
+            + "; sent \(Formatting.bytes(measured.bytesDown)) down, "
             + "\(Formatting.bytes(measured.bytesUp)) up"
             + (measured.clipped > 0 ? "; secure aggregation clipped \(measured.clipped) update values to its bound" : "")
     }

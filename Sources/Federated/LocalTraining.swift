@@ -20,7 +20,8 @@ struct ClientUpdate {
 /// shuffled from the run seed, the round and the client (so a client trains the same
 /// wherever it runs), with a fresh optimizer (a client keeps no state between its
 /// rounds). FedProx adds the gradient of (mu/2)·|w − w_global|², mu·(w − w_global),
-/// to every step's.
+/// to every step's. A client cut short by the round's deadline stops after `stepLimit`
+/// steps (FedProx's partial work).
 final class LocalTrainer {
     let workspace: Sequential
     let data: LabeledImages
@@ -42,17 +43,19 @@ final class LocalTrainer {
     }
 
     func train(client: Int, samples: [Int], from global: UnsafeMutableBufferPointer<Float>, round: Int,
-               optimizer: Optimizer) -> ClientUpdate {
+               optimizer: Optimizer, stepLimit: Int? = nil) -> ClientUpdate {
         let parameters = workspace.parameters
         _ = parameters.values.update(fromContentsOf: global)
         let batchSize = batch == 0 ? samples.count : batch
         var lossSum = 0.0, steps = 0, processed = 0
-        for epoch in 0..<epochs {
+        let limit = stepLimit ?? Int.max
+        epochs: for epoch in 0..<epochs {
             var generator = SeededGenerator(seed: seed ^ (UInt64(round) &* 0x9E37_79B9_7F4A_7C15),
                                             stream: (UInt64(client) << 20) | UInt64(epoch))
             let order = samples.shuffled(using: &generator)
             var start = 0
             while start < order.count {
+                if steps == limit { break epochs }
                 let end = min(start + batchSize, order.count)
                 let (images, labels) = data.batch(order[start..<end])
                 parameters.zeroGradients()

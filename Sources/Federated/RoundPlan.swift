@@ -10,28 +10,34 @@ import NeuralNet
 /// the K clients (C: the fraction). Each asked client fails to report with probability
 /// P (its own seeded draw for the round). With a minimum of M reports the round goes on
 /// down the permutation, asking one client more at a time, until M have reported or
-/// every client was asked: the server waits for more clients.
+/// every client was asked: the server waits for more clients. A client that would
+/// miss the round's deadline (`late`, from `ClientTiming`) does not report either.
 public struct RoundPlan: Sendable, Equatable {
     public let round: Int
     /// The clients asked, in the order they were asked.
     public let asked: [Int]
     /// The asked clients that report, in ascending order: the order of the sum.
     public let reporting: [Int]
+    /// Asked clients that answered too late for the deadline (not in `reporting`).
+    public let late: [Int]
 
     public var dropped: Int { asked.count - reporting.count }
 
-    public init(round: Int, clients: Int, perRound: Int, dropout: Double, minimumReports: Int, seed: UInt64) {
+    public init(round: Int, clients: Int, perRound: Int, dropout: Double, minimumReports: Int, seed: UInt64,
+                isLate: (Int) -> Bool = { _ in false }) {
         self.round = round
         var generator = SeededGenerator(seed: seed, stream: 0xFED0_1000 &+ UInt64(round))
         let order = Array(0..<clients).shuffled(using: &generator)
-        var asked = [Int](), reporting = [Int]()
+        var asked = [Int](), reporting = [Int](), late = [Int]()
         for client in order {
             if asked.count >= perRound && reporting.count >= minimumReports { break }
             asked.append(client)
-            if !Self.drops(client: client, round: round, probability: dropout, seed: seed) { reporting.append(client) }
+            if Self.drops(client: client, round: round, probability: dropout, seed: seed) { continue }
+            if isLate(client) { late.append(client) } else { reporting.append(client) }
         }
         self.asked = asked
         self.reporting = reporting.sorted()
+        self.late = late
     }
 
     /// Whether `client` fails to report in `round`: its own draw, the same wherever it runs.

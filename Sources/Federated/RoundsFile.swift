@@ -6,7 +6,7 @@ import Persistence
 /// (resumed from a checkpoint) keeps the file's rows before r and drops the rest: the
 /// resumed file is the uninterrupted run's, apart from the seconds.
 struct RoundsFile {
-    static let header = "round,asked,reported,dropped,mean_loss,test_accuracy,client_samples,bytes_down,bytes_up,seconds"
+    static let header = "round,asked,reported,dropped,mean_loss,test_accuracy,client_samples,bytes_down,bytes_up,seconds,late,round_time"
 
     struct Row {
         var round: Int
@@ -18,12 +18,15 @@ struct RoundsFile {
         var bytesDown: Int
         var bytesUp: Int
         var seconds: Double
+        /// Asked clients past the deadline, and the round's simulated time (`ClientTiming`).
+        var late: Int
+        var roundTime: Double
 
         var line: String {
             [String(round), String(asked), String(reported), String(asked - reported),
              meanLoss.isFinite ? String(format: "%.6f", meanLoss) : "",
              testAccuracy.map { String(format: "%.4f", $0) } ?? "", String(clientSamples), String(bytesDown), String(bytesUp),
-             String(format: "%.3f", seconds)].joined(separator: ",")
+             String(format: "%.3f", seconds), String(late), String(format: "%.4f", roundTime)].joined(separator: ",")
         }
     }
 

@@ -67,6 +67,16 @@ public struct FedTrain: MPICommand {
     @Option(parsing: .unconditional, help: "A round with fewer reports asks more clients until this many report (0: never wait).")
     var minClients: Int = 0
 
+    @Option(help: ArgumentHelp("F:X: a seeded fraction F of the clients takes X times as long for its local training.",
+                               valueName: "F:X"))
+    var slowClients: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Round deadline on the simulated clock, in local epochs of a mean-size client at normal speed: fedavg drops "
+            + "the clients that would miss it, fedprox keeps the steps they finished (docs/federated.md).",
+        valueName: "epochs"))
+    var roundDeadline: Double?
+
     @Flag(help: "Mask every update with pairwise masks modulo 2^32 so the server only sees the sum (docs/federated.md).")
     var secureAggregation = false
 
@@ -113,6 +123,10 @@ public struct FedTrain: MPICommand {
         guard minClients >= 0, minClients <= clients else {
             throw ValidationError("--min-clients must be between 0 and --clients \(clients) (got \(minClients))")
         }
+        _ = try slowClientsSetting()
+        if let roundDeadline, !(roundDeadline.isFinite && roundDeadline > 0) {
+            throw ValidationError("--round-deadline must be a positive number of epochs (got \(roundDeadline))")
+        }
         guard secureClip.isFinite, secureClip > 0 else { throw ValidationError("--secure-clip must be a positive number (got \(secureClip))") }
         if let targetAccuracy, !(targetAccuracy > 0 && targetAccuracy <= 1) {
             throw ValidationError("--target-accuracy must be in (0, 1] (got \(targetAccuracy))")
@@ -139,6 +153,17 @@ public struct FedTrain: MPICommand {
         }
     }
 
+    func slowClientsSetting() throws -> SlowClients? {
+        guard let slowClients else { return nil }
+        let parts = slowClients.split(separator: ":", omittingEmptySubsequences: false).map { Double($0) }
+        guard parts.count == 2, let fraction = parts[0], let slowdown = parts[1] else {
+            throw ValidationError("--slow-clients must be F:X, a fraction and a slowdown, e.g. 0.3:4 (got '\(slowClients)')")
+        }
+        guard fraction > 0, fraction <= 1 else { throw ValidationError("--slow-clients F:X needs F in (0, 1] (got '\(slowClients)')") }
+        guard slowdown.isFinite, slowdown >= 1 else { throw ValidationError("--slow-clients F:X needs X >= 1 (got '\(slowClients)')") }
+        return SlowClients(fraction: fraction, slowdown: slowdown)
+    }
+
     func federatedOptions() throws -> FederatedOptions {
         var options = FederatedOptions(model: try subject.modelDescription(), rounds: rounds)
         options.clients = clients
@@ -153,6 +178,8 @@ public struct FedTrain: MPICommand {
         options.minimumClientSize = minClientSize
         options.dropout = clientDropout
         options.minimumReports = minClients
+        options.slowClients = try slowClientsSetting()
+        options.roundDeadline = roundDeadline
         options.secureAggregation = secureAggregation ? SecureAggregation(clipBound: secureClip) : nil
         options.serverRankOnly = serverRankOnly
         options.targetAccuracy = targetAccuracy
