@@ -52,6 +52,13 @@ struct AllreduceBench: MPICommand {
     @Flag(help: "Leave out the memcpy ceiling row.")
     var noMemcpy = false
 
+    @OptionGroup var decisionTable: DecisionTableOptions
+
+    @Option(help: ArgumentHelp("Measure every algorithm (MPI_Allreduce included) at each size and write the fastest per size "
+                               + "for this rank count and node layout to this decision table (rules for other layouts in "
+                               + "the file are kept), for --allreduce-table.", valueName: "file"))
+    var calibrate: String?
+
     func parsedAlgorithms() throws -> [AllreduceAlgorithm] {
         let names = algorithms.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         let parsed = try names.map { name in
@@ -80,13 +87,25 @@ struct AllreduceBench: MPICommand {
 
     func run(world: any Communicator) throws {
         // Before measuring, not after: a sweep takes minutes.
-        if let csv {
-            try world.together("checking \(csv)") { if world.rank == 0 { try AtomicFile.checkWritable(file: csv) } }
+        for file in [csv, calibrate].compactMap({ $0 }) {
+            try world.together("checking \(file)") { if world.rank == 0 { try AtomicFile.checkWritable(file: file) } }
         }
-        let bench = AllreduceBenchmark(world: world, allreducer: Allreducer(world: world, ranksPerNode: ranksPerNode,
-                                                                         ringSegmentBytes: segmentBytes.bytes),
-                                       algorithms: try parsedAlgorithms(), warmup: warmup, rounds: rounds,
-                                       fixedIterations: iterations, includeMemcpy: !noMemcpy)
+        let existing = try calibrate.map { path in
+            try world.together("reading \(path)") { () -> AllreduceDecisionTable? in
+                guard FileManager.default.fileExists(atPath: path) else { return nil }
+                return try AllreduceDecisionTable(text: String(decoding: try AtomicFile.read(path), as: UTF8.self))
+            }
+        } ?? nil
+        // A calibration measures the built-in choices, not an earlier table's.
+        let table = calibrate == nil ? try decisionTable.load(on: world) : nil
+        let allreducer = Allreducer(world: world, ranksPerNode: ranksPerNode, ringSegmentBytes: segmentBytes.bytes,
+                                    decisionTable: table)
+        try world.agree(on: [ConfigurationField("the all-reduce decision table",
+                                                table.map { "\($0.rules.count) rules, digest \($0.digest)" } ?? "none")])
+        let calibration = Calibration(layout: allreducer.layout, sharedMemory: allreducer.nodeMemory != nil)
+        let bench = AllreduceBenchmark(world: world, allreducer: allreducer,
+                                       algorithms: calibrate == nil ? try parsedAlgorithms() : calibration.candidates,
+                                       warmup: warmup, rounds: rounds, fixedIterations: iterations, includeMemcpy: !noMemcpy)
         let report = BenchmarkReport(world: world, layout: bench.allreducer.layout)
         report.printHeader(maxBytes: messageSizes.maxBytes.bytes)
         var rows: [BenchmarkRow] = []
@@ -101,6 +120,12 @@ struct AllreduceBench: MPICommand {
                 if world.rank == 0 { try AtomicFile.write(BenchmarkReport.csv(rows), to: csv) }
             }
             if world.rank == 0 { print("# wrote \(csv)") }
+        }
+        if let calibrate {
+            let written = calibration.table(rows, ranks: world.size, existing: existing,
+                                            host: ProcessInfo.processInfo.hostName)
+            try world.together("writing \(calibrate)") { if world.rank == 0 { try AtomicFile.write(written.text, to: calibrate) } }
+            if world.rank == 0 { print("# wrote \(calibrate):\n" + written.text, terminator: "") }
         }
         // Every rank holds the same verdicts (each row's is agreed), so all stop together.
         if rows.contains(where: { !$0.correct }) { throw IncorrectResults() }

@@ -26,6 +26,7 @@ public enum CommandLineMessages {
         DataParallelField.accumulation: "--accumulate",
         DataParallelField.algorithm: "--allreduce",
         DataParallelField.nodes: "--ranks-per-node",
+        DataParallelField.decisionTable: "--allreduce-table (or CHORUS_ALLREDUCE_TABLE)",
         DataParallelField.bucketCap: "--bucket-mb",
         DataParallelField.overlap: "--no-overlap",
         DataParallelField.hook: "--compress and its settings",

@@ -57,9 +57,17 @@ public enum AllreducePolicy {
         Rule(algorithm: .ring, condition: "otherwise") { _ in true },
     ]
 
-    /// The concrete algorithm `auto` runs for a message of `bytes` bytes.
-    public static func choose(bytes: Int, ranks: Int, nodes: Int, largestNode: Int, sharedMemory: Bool) -> AllreduceAlgorithm {
+    /// The concrete algorithm `auto` runs for a message of `bytes` bytes: the measured
+    /// table's when it covers the situation, else the first rule that applies. A table's
+    /// `mpi` is skipped for data the transport cannot add (16-bit floats), and its
+    /// `shared-memory` where the ranks share no window.
+    public static func choose(bytes: Int, ranks: Int, nodes: Int, largestNode: Int, sharedMemory: Bool,
+                              table: AllreduceDecisionTable? = nil, transportReduces: Bool = true) -> AllreduceAlgorithm {
         let situation = Situation(bytes: bytes, ranks: ranks, nodes: nodes, largestNode: largestNode, sharedMemory: sharedMemory)
+        if let measured = table?.choose(situation),
+           !(measured == .mpi && !transportReduces), !(measured == .sharedMemory && !sharedMemory) {
+            return measured
+        }
         return rules.first { $0.applies(situation) }!.algorithm
     }
 }
@@ -74,12 +82,17 @@ public final class Allreducer {
     public let ringSegmentBytes: Int
     /// The node's shared window, when the node has several ranks sharing memory.
     public let nodeMemory: SharedMemoryAllreduce?
+    /// Measured choices for `auto` (nil: the built-in rules). The same on every rank:
+    /// its owner agrees on `digest` before the first call.
+    public let decisionTable: AllreduceDecisionTable?
 
     /// Collective: every rank of `world` must create it at the same point, and release
     /// it at the same point (the shared window is freed collectively).
     public init(world: any Communicator, ranksPerNode: Int? = nil, ringSegmentBytes: Int = RingSchedule.defaultSegmentBytes,
-                sharedMemoryPieceBytes: Int = SharedMemoryAllreduce.defaultPieceBytes, useSharedMemory: Bool = true) {
+                sharedMemoryPieceBytes: Int = SharedMemoryAllreduce.defaultPieceBytes, useSharedMemory: Bool = true,
+                decisionTable: AllreduceDecisionTable? = nil) {
         self.world = world
+        self.decisionTable = decisionTable
         self.ringSegmentBytes = ringSegmentBytes
         layout = NodeLayout(world: world, ranksPerNode: ranksPerNode)
         let windowed = useSharedMemory && layout.nodesShareMemory && layout.largestNode > 1
@@ -95,10 +108,11 @@ public final class Allreducer {
     }
 
     /// The algorithm that runs for `algorithm` (resolving `auto`) at this size.
-    public func resolve(_ algorithm: AllreduceAlgorithm, bytes: Int) -> AllreduceAlgorithm {
+    public func resolve(_ algorithm: AllreduceAlgorithm, bytes: Int, transportReduces: Bool = true) -> AllreduceAlgorithm {
         guard algorithm == .auto else { return algorithm }
         return AllreducePolicy.choose(bytes: bytes, ranks: world.size, nodes: layout.nodeCount,
-                                      largestNode: layout.largestNode, sharedMemory: nodeMemory != nil)
+                                      largestNode: layout.largestNode, sharedMemory: nodeMemory != nil,
+                                      table: decisionTable, transportReduces: transportReduces)
     }
 
     /// All-reduces `buffer` in place on every rank.
@@ -109,7 +123,7 @@ public final class Allreducer {
     public func allreduce<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>, _ reduction: Reduction = .sum,
                                                algorithm: AllreduceAlgorithm = .auto) {
         let bytes = buffer.count * MemoryLayout<T>.stride
-        switch resolve(algorithm, bytes: bytes) {
+        switch resolve(algorithm, bytes: bytes, transportReduces: T.scalarKind.transportReduces) {
         case .auto, .ring:
             ringAllreduce(buffer, reduction, over: world, segmentBytes: ringSegmentBytes)
         case .sharedMemory where layout.nodeCount == 1 && nodeMemory != nil:

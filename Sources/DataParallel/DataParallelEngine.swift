@@ -38,11 +38,14 @@ public final class DataParallelEngine {
         public var firstBucketCapBytes: Int
         /// Reduce buckets during backward (false: after it, for comparison; same bits).
         public var overlap: Bool
+        /// Measured choices for `auto` (`AllreduceDecisionTable`; nil: the built-in rules).
+        public var decisionTable: AllreduceDecisionTable?
 
         public init(algorithm: AllreduceAlgorithm = .auto, ranksPerNode: Int? = nil,
                     bucketCapBytes: Int = BucketPlan.defaultCapBytes, firstBucketCapBytes: Int = BucketPlan.defaultFirstCapBytes,
-                    overlap: Bool = true) {
+                    overlap: Bool = true, decisionTable: AllreduceDecisionTable? = nil) {
             self.algorithm = algorithm
+            self.decisionTable = decisionTable
             self.ranksPerNode = ranksPerNode
             self.bucketCapBytes = bucketCapBytes
             self.firstBucketCapBytes = firstBucketCapBytes
@@ -87,12 +90,15 @@ public final class DataParallelEngine {
             ConfigurationField(DataParallelField.algorithm, configuration.algorithm.rawValue),
             ConfigurationField(DataParallelField.nodes, configuration.ranksPerNode.map { "\($0) ranks per node" } ?? "shared memory"),
             ConfigurationField(DataParallelField.hook, hook.configuration),
+            ConfigurationField(DataParallelField.decisionTable,
+                               configuration.decisionTable.map { "\($0.rules.count) rules, digest \($0.digest)" } ?? "none"),
         ])
         // Counted, so the run can report the bytes its gradients really sent.
         let counting = CountingCommunicator(communicator.duplicate())
         gradientGroup = counting
         sentBytes = counting.counter
-        allreducer = Allreducer(world: gradientGroup, ranksPerNode: configuration.ranksPerNode)
+        allreducer = Allreducer(world: gradientGroup, ranksPerNode: configuration.ranksPerNode,
+                                decisionTable: configuration.decisionTable)
         reducer = GradientReducer(plan: plan, parameters: parameters, hook: hook,
                                   context: HookContext(communicator: gradientGroup, allreducer: allreducer,
                                                        algorithm: configuration.algorithm, meter: meter, trace: trace,

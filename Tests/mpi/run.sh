@@ -84,6 +84,33 @@ expect_failure "allreduce-bench with an unknown algorithm" "unknown algorithm 't
 expect_failure "allreduce-bench with --min-bytes above --max-bytes" "larger than --max-bytes" \
   $MPIRUN -n 2 "$BIN/allreduce-bench" --min-bytes 1M --max-bytes 4K
 
+run "allreduce-bench --calibrate at 2 ranks writes a decision table" 120 bash -c "$MPIRUN -n 2 $BIN/allreduce-bench \
+  --calibrate $WORK/table.csv --min-bytes 1K --max-bytes 64K --step-factor 4 --iterations 4 --rounds 2 >/dev/null \
+  && grep -qx 'ranks,nodes,largest_node,max_bytes,algorithm' $WORK/table.csv && grep -q '^2,1,2,inf,' $WORK/table.csv"
+run "a calibration at 3 ranks keeps the 2-rank rules" 120 bash -c "$MPIRUN -n 3 $BIN/allreduce-bench \
+  --calibrate $WORK/table.csv --min-bytes 1K --max-bytes 4K --step-factor 4 --iterations 4 --rounds 2 >/dev/null \
+  && grep -q '^2,1,2,inf,' $WORK/table.csv && grep -q '^3,1,3,inf,' $WORK/table.csv"
+printf 'ranks,nodes,largest_node,max_bytes,algorithm\n2,1,2,inf,mpi\n' > "$WORK/table-mpi.csv"
+printf 'ranks,nodes,largest_node,max_bytes,algorithm\n2,1,2,inf,ring\n' > "$WORK/table-ring.csv"
+run "auto reads the table: every row of auto resolves to mpi" 60 bash -c "$MPIRUN -n 2 $BIN/allreduce-bench --allreduce-table \
+  $WORK/table-mpi.csv --algorithms auto --min-bytes 4 --max-bytes 16M --step-factor 64 --iterations 2 --rounds 1 \
+  | grep 'auto (' > $WORK/auto-rows.txt && [ \$(grep -c 'auto (mpi)' $WORK/auto-rows.txt) -eq 4 ] \
+  && [ \$(wc -l < $WORK/auto-rows.txt) -eq 4 ]"
+run "ddp-train with CHORUS_ALLREDUCE_TABLE: the table's algorithm" 120 bash -c "CHORUS_ALLREDUCE_TABLE=$WORK/table-ring.csv \
+  $MPIRUN -x CHORUS_ALLREDUCE_TABLE -n 2 $BIN/ddp-train --dataset synthetic --model mlp --hidden 32 --steps 4 --threads 1 \
+  --metrics-json $WORK/table-ddp.json >/dev/null && grep -q '\"allreduce_resolved\" : \"ring\"' $WORK/table-ddp.json"
+expect_failure "ranks with different decision tables refuse to start" "ranks disagree on --allreduce-table" \
+  $MPIRUN -n 1 "$BIN/ddp-train" --dataset synthetic --steps 4 --timeout 20 --allreduce-table "$WORK/table-mpi.csv" \
+  : -n 1 "$BIN/ddp-train" --dataset synthetic --steps 4 --timeout 20 --allreduce-table "$WORK/table-ring.csv"
+expect_failure "a decision table on one rank only" "rank 1 has none" \
+  $MPIRUN -n 1 "$BIN/ddp-train" --dataset synthetic --steps 4 --timeout 20 --allreduce-table "$WORK/table-mpi.csv" \
+  : -n 1 "$BIN/ddp-train" --dataset synthetic --steps 4 --timeout 20
+expect_failure "a missing decision table" "cannot read $WORK/no-table.csv" \
+  $MPIRUN -n 2 "$BIN/ddp-train" --dataset synthetic --steps 4 --allreduce-table "$WORK/no-table.csv"
+printf 'ranks,nodes,largest_node,max_bytes,algorithm\n2,1,2,inf,fastest\n' > "$WORK/table-bad.csv"
+expect_failure "a decision table with an unknown algorithm" "line 2 .*unknown algorithm 'fastest'" \
+  $MPIRUN -n 2 "$BIN/ddp-train" --dataset synthetic --steps 4 --allreduce-table "$WORK/table-bad.csv"
+
 section "data parallel equals single process on the same global batch"
 common=(--model lenet --dataset fashion-mnist --steps 20 --lr 0.05 --momentum 0 --seed 7 --log-every 10 --threads 1)
 run "ddp-train 1 rank x batch 64" 300 $MPIRUN -n 1 "$BIN/ddp-train" "${common[@]}" --batch-size 64 --save-model "$WORK/one.safetensors"

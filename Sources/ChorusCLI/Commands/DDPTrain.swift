@@ -27,6 +27,8 @@ public struct DDPTrain: MPICommand {
     @Option(help: "All-reduce algorithm for the gradients: \(AllreduceAlgorithm.allCases.map(\.rawValue).joined(separator: ", ")).")
     var allreduce: AllreduceAlgorithm = .auto
 
+    @OptionGroup var decisionTable: DecisionTableOptions
+
     @Option(parsing: .unconditional,
             help: "Treat each block of this many consecutive ranks as one node (default: ranks sharing memory; also CHORUS_RANKS_PER_NODE).")
     var ranksPerNode: Int?
@@ -74,7 +76,8 @@ public struct DDPTrain: MPICommand {
         let capBytes = max(4, Int(bucketMb * Double(1 << 20)))
         options.engine = DataParallelEngine.Configuration(
             algorithm: allreduce, ranksPerNode: ranksPerNode, bucketCapBytes: capBytes,
-            firstBucketCapBytes: min(BucketPlan.defaultFirstCapBytes, capBytes), overlap: !noOverlap)
+            firstBucketCapBytes: min(BucketPlan.defaultFirstCapBytes, capBytes), overlap: !noOverlap,
+            decisionTable: try decisionTable.load(on: communicator))
         let loop = adjust(common.loopOptions(name: "ddp-train", reliability: reliability))
         let compressed = try compression.compression(seed: loop.seed)
         let strategy = DataParallelStrategy(options: options, communicator: communicator, hook: compressed.hook())
