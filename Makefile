@@ -24,7 +24,7 @@ export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 export OMPI_MCA_rmaps_base_oversubscribe := 1
 export OMPI_MCA_mpi_yield_when_idle := 1
 
-.PHONY: all deps plot-deps build example test unit-test mpi-test test-slurm demo bench bench-quick plots bench-allreduce cluster-up cluster-down clean
+.PHONY: all deps plot-deps build example test unit-test mpi-test test-slurm demo bench bench-quick publish-bench plots bench-allreduce cluster-up cluster-down clean
 
 all: build
 
@@ -75,21 +75,28 @@ test-slurm: build plot-deps
 demo: build
 	mpirun -n $(RANKS) $(BIN)/ddp-train --model lenet --epochs $(EPOCHS)
 
-# The scaling benchmark suite (Benchmarks/bench.py): CSVs with machine metadata in
-# $(RESULTS), then the plots and tables (docs/benchmarks.md). bench-quick takes under
-# 5 minutes on 2 cores; bench is the full sweep (about 15 minutes). As root, both also
-# run on a simulated 2-node cluster.
-RESULTS ?= Benchmarks/results
+# The scaling benchmark suite (Benchmarks/bench.py): CSVs with machine metadata and
+# their plots in $(RESULTS) (untracked; plots under $(RESULTS)/plots). bench-quick takes
+# under 5 minutes on 2 cores; bench is the full sweep. As root, both also run on a
+# simulated 2-node cluster. Only `make publish-bench` changes what is committed: it
+# copies $(RESULTS)'s CSVs over Benchmarks/results and redraws docs/benchmarks from them
+# (a suite the run skipped keeps its committed CSV).
+RESULTS ?= results
 bench: build plot-deps
 	$(PYTHON) Benchmarks/bench.py --profile full --out $(RESULTS)
-	$(MAKE) --no-print-directory plots
+	$(PYTHON) Benchmarks/scripts/plots.py --results $(RESULTS) --out $(RESULTS)/plots
 
 bench-quick: build plot-deps
 	$(PYTHON) Benchmarks/bench.py --profile quick --out $(RESULTS)
+	$(PYTHON) Benchmarks/scripts/plots.py --results $(RESULTS) --out $(RESULTS)/plots
+
+publish-bench: plot-deps
+	@ls $(RESULTS)/*.csv >/dev/null 2>&1 || { echo "publish-bench: no CSVs in $(RESULTS); run make bench first" >&2; exit 1; }
+	cp $(RESULTS)/*.csv Benchmarks/results/
 	$(MAKE) --no-print-directory plots
 
 plots: plot-deps
-	$(PYTHON) Benchmarks/scripts/plots.py --results $(RESULTS) --out docs/benchmarks --doc docs/benchmarks.md
+	$(PYTHON) Benchmarks/scripts/plots.py --results Benchmarks/results --out docs/benchmarks --doc docs/benchmarks.md
 
 # A quick look at the all-reduce algorithms against MPI_Allreduce: 2 and 4 ranks, and
 # 4 ranks counted as 2 nodes of 2, 4 B to 64 MiB, one sweep each. Tables on the console
