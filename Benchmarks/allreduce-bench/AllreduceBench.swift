@@ -100,8 +100,7 @@ struct AllreduceBench: MPICommand {
         let table = calibrate == nil ? try decisionTable.load(on: world) : nil
         let allreducer = Allreducer(world: world, ranksPerNode: ranksPerNode, ringSegmentBytes: segmentBytes.bytes,
                                     decisionTable: table)
-        try world.agree(on: [ConfigurationField("the all-reduce decision table",
-                                                table.map { "\($0.rules.count) rules, digest \($0.digest)" } ?? "none")])
+        try world.agree(on: [ConfigurationField(AllreduceDecisionTable.agreementField, AllreduceDecisionTable.summary(table))])
         let calibration = Calibration(layout: allreducer.layout, sharedMemory: allreducer.nodeMemory != nil)
         let bench = AllreduceBenchmark(world: world, allreducer: allreducer,
                                        algorithms: calibrate == nil ? try parsedAlgorithms() : calibration.candidates,
@@ -121,7 +120,8 @@ struct AllreduceBench: MPICommand {
             }
             if world.rank == 0 { print("# wrote \(csv)") }
         }
-        if let calibrate {
+        // A calibration whose algorithms gave wrong sums must not become a table.
+        if let calibrate, !rows.contains(where: { !$0.correct }) {
             let written = calibration.table(rows, ranks: world.size, existing: existing,
                                             host: ProcessInfo.processInfo.hostName)
             try world.together("writing \(calibrate)") { if world.rank == 0 { try AtomicFile.write(written.text, to: calibrate) } }

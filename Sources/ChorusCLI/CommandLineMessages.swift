@@ -1,5 +1,6 @@
 import Coordination
 import DataParallel
+import Federated
 import Datasets
 import NeuralNet
 import ParameterServer
@@ -37,6 +38,14 @@ public enum CommandLineMessages {
         ParameterServerField.consistency: "--mode/--staleness",
         ParameterServerField.batchPerWorker: "--batch-size",
         ParameterServerField.stragglers: "--slow-worker/--straggle",
+        FederatedField.clients: "--clients/--fraction/--server-rank-only",
+        FederatedField.algorithm: "--algorithm",
+        FederatedField.localTraining: "--local-epochs/--local-batch/--mu",
+        FederatedField.server: "--server-lr/--server-momentum",
+        FederatedField.partition: "--partition/--min-client-size",
+        FederatedField.dropout: "--client-dropout/--min-clients",
+        FederatedField.stragglers: "--slow-clients/--round-deadline",
+        FederatedField.secureAggregation: "--secure-aggregation/--secure-clip",
     ]
 
     public static func describe(_ error: any Error) -> String {

@@ -41,9 +41,33 @@ public enum AllreducePolicy {
         public let largestNode: Int
         /// The nodes' ranks share memory through a window.
         public let sharedMemory: Bool
+        /// The transport can add the data (not 16-bit floats), so `mpi` may run.
+        public var transportReduces = true
+
+        public init(bytes: Int, ranks: Int, nodes: Int, largestNode: Int, sharedMemory: Bool, transportReduces: Bool = true) {
+            self.bytes = bytes
+            self.ranks = ranks
+            self.nodes = nodes
+            self.largestNode = largestNode
+            self.sharedMemory = sharedMemory
+            self.transportReduces = transportReduces
+        }
     }
 
+    /// Two ranks of one node, messages of 2 to 16 MiB: `MPI_Allreduce`. Both are bound
+    /// by memory bandwidth there (the message no longer fits in cache), and Open MPI's
+    /// shared-memory transport copies each byte once through the kernel (CMA) where the
+    /// window costs two copies: per rank about 3.5 bytes of memory traffic per message
+    /// byte against the window's 4.5. Measured on the 2-core VM (docs/collectives.md):
+    /// the window at 0.75-0.86x MPI from 2 to 16 MiB, ahead below 2 MiB (latency) and
+    /// 1.6x from 32 MiB, where Open MPI changes algorithm; at 4 ranks the window leads
+    /// at every size.
+    public static let twoRankTransportRange = (2 << 20)...(16 << 20)
+
     public static let rules: [Rule] = [
+        Rule(algorithm: .mpi, condition: "one node of 2 ranks, 2-16 MiB (MPI's single copy moves fewer bytes)") {
+            $0.nodes == 1 && $0.ranks == 2 && $0.transportReduces && twoRankTransportRange.contains($0.bytes)
+        },
         Rule(algorithm: .sharedMemory, condition: "one node whose ranks share memory") {
             $0.nodes == 1 && $0.sharedMemory
         },
@@ -63,7 +87,8 @@ public enum AllreducePolicy {
     /// `shared-memory` where the ranks share no window.
     public static func choose(bytes: Int, ranks: Int, nodes: Int, largestNode: Int, sharedMemory: Bool,
                               table: AllreduceDecisionTable? = nil, transportReduces: Bool = true) -> AllreduceAlgorithm {
-        let situation = Situation(bytes: bytes, ranks: ranks, nodes: nodes, largestNode: largestNode, sharedMemory: sharedMemory)
+        let situation = Situation(bytes: bytes, ranks: ranks, nodes: nodes, largestNode: largestNode, sharedMemory: sharedMemory,
+                                  transportReduces: transportReduces)
         if let measured = table?.choose(situation),
            !(measured == .mpi && !transportReduces), !(measured == .sharedMemory && !sharedMemory) {
             return measured

@@ -2,8 +2,8 @@ import Foundation
 
 /// A measured choice of all-reduce algorithm per message size, for the node layouts
 /// it was measured on: what `auto` runs before its built-in rules (in the spirit of
-/// Open MPI's dynamic rules file and NCCL's tuner plugin). `allreduce-bench
-/// --calibrate FILE` writes one for the machine it runs on.
+/// Open MPI's dynamic rules file and NCCL's tuner plugin). A calibration (the
+/// all-reduce benchmark's) writes one for the machine it runs on.
 ///
 /// The file is text, one rule per line, `#` comments:
 ///
@@ -15,7 +15,8 @@ import Foundation
 /// A rule applies to a communicator of `ranks` ranks on `nodes` nodes whose largest
 /// holds `largest_node` of them, for messages of at most `max_bytes` bytes (`inf`: any
 /// size); the first rule that applies wins. A layout or size no rule covers falls back
-/// to `AllreducePolicy.rules`. Every rank must hold the same rules: `digest` is what
+/// to `AllreducePolicy.rules`; a calibration ends its last rule at the largest size it
+/// measured, so it speaks only for sizes it saw. Every rank must hold the same rules: `digest` is what
 /// the ranks compare before the first all-reduce.
 public struct AllreduceDecisionTable: Sendable, Equatable {
     public struct Rule: Sendable, Equatable {
@@ -46,6 +47,14 @@ public struct AllreduceDecisionTable: Sendable, Equatable {
 
     public static let header = "ranks,nodes,largest_node,max_bytes,algorithm"
 
+    /// The configuration field under which ranks compare their tables.
+    public static let agreementField = "the all-reduce decision table"
+
+    /// What the ranks compare: the rule count and digest, or "none".
+    public static func summary(_ table: AllreduceDecisionTable?) -> String {
+        table.map { "\($0.rules.count) rules, digest \($0.digest)" } ?? "none"
+    }
+
     public let rules: [Rule]
     /// Comment lines kept with the rules (where and when they were measured).
     public let comments: [String]
@@ -58,7 +67,8 @@ public struct AllreduceDecisionTable: Sendable, Equatable {
     /// Parses a table; the error names the line.
     public init(text: String) throws {
         var rules = [Rule](), comments = [String]()
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Lines by any newline, "\r\n" included (one Character in Swift, so not "\n").
+        for (index, raw) in text.components(separatedBy: .newlines).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line == Self.header { continue }
             if line.hasPrefix("#") { comments.append(line); continue }
@@ -66,7 +76,7 @@ public struct AllreduceDecisionTable: Sendable, Equatable {
             func bad(_ why: String) -> DecisionTableError { DecisionTableError(line: index + 1, text: line, problem: why) }
             guard fields.count == 5 else { throw bad("a rule has 5 fields: \(Self.header)") }
             guard let ranks = Int(fields[0]), ranks >= 1, let nodes = Int(fields[1]), nodes >= 1, nodes <= ranks,
-                  let largest = Int(fields[2]), largest >= 1, largest <= ranks, largest * nodes >= ranks else {
+                  let largest = Int(fields[2]), largest >= 1, largest + nodes - 1 <= ranks, largest * nodes >= ranks else {
                 throw bad("ranks, nodes and largest_node must be whole numbers of a possible layout")
             }
             let maxBytes: Int?
@@ -111,14 +121,16 @@ public struct AllreduceDecisionTable: Sendable, Equatable {
     }
 
     /// Rules from measured winners: one per run of sizes won by the same algorithm, the
-    /// last open-ended. `winners` are (bytes, algorithm) in ascending size.
+    /// last ending at the largest size measured. `winners` are (bytes, algorithm) in
+    /// ascending size.
     public static func rules(ranks: Int, nodes: Int, largestNode: Int, winners: [(bytes: Int, algorithm: AllreduceAlgorithm)]) -> [Rule] {
         var rules = [Rule]()
         for (index, winner) in winners.enumerated() {
             let next = index + 1 < winners.count ? winners[index + 1] : nil
             guard next?.algorithm != winner.algorithm else { continue }
-            // The boundary between two measured sizes is the larger one's lower neighbour.
-            let limit = next.map { $0.bytes - 1 }
+            // Between two measured sizes won by different algorithms, the boundary is their
+            // geometric mean: the ladder is geometric, and neither side was measured there.
+            let limit = next.map { Int((Double(winner.bytes) * Double($0.bytes)).squareRoot()) } ?? winner.bytes
             rules.append(Rule(ranks: ranks, nodes: nodes, largestNode: largestNode, maxBytes: limit, algorithm: winner.algorithm))
         }
         return rules

@@ -90,8 +90,7 @@ public final class DataParallelEngine {
             ConfigurationField(DataParallelField.algorithm, configuration.algorithm.rawValue),
             ConfigurationField(DataParallelField.nodes, configuration.ranksPerNode.map { "\($0) ranks per node" } ?? "shared memory"),
             ConfigurationField(DataParallelField.hook, hook.configuration),
-            ConfigurationField(DataParallelField.decisionTable,
-                               configuration.decisionTable.map { "\($0.rules.count) rules, digest \($0.digest)" } ?? "none"),
+            ConfigurationField(DataParallelField.decisionTable, AllreduceDecisionTable.summary(configuration.decisionTable)),
         ])
         // Counted, so the run can report the bytes its gradients really sent.
         let counting = CountingCommunicator(communicator.duplicate())
@@ -162,7 +161,9 @@ public final class DataParallelEngine {
     /// Bucket sizes in bytes, in reduction order.
     public var bucketBytes: [Int] { plan.buckets.map { $0.range.count * MemoryLayout<Float>.stride } }
 
-    /// The algorithm that runs for the largest bucket (`auto` resolved).
+    /// The algorithm that runs for the largest bucket (`auto` resolved) when the buckets
+    /// travel as float32; a compressing hook may send fewer bytes or 16-bit values, for
+    /// which `auto` can choose otherwise.
     public var resolvedAlgorithm: AllreduceAlgorithm {
         allreducer.resolve(configuration.algorithm, bytes: bucketBytes.max() ?? 0)
     }

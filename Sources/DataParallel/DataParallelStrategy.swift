@@ -31,7 +31,7 @@ public enum DataParallelField {
     public static let accumulation = "the micro-batches accumulated per step"
     public static let algorithm = "the all-reduce algorithm"
     public static let nodes = "the node grouping"
-    public static let decisionTable = "the all-reduce decision table"
+    public static let decisionTable = AllreduceDecisionTable.agreementField
     public static let bucketCap = "the gradient bucket cap"
     public static let overlap = "overlapping communication with backward"
     public static let hook = HookField.hook
@@ -204,7 +204,7 @@ public final class DataParallelStrategy: TrainingStrategy {
         metrics["accumulate"] = options.accumulate
         metrics["allreduce"] = options.engine.algorithm.rawValue
         metrics["allreduce_resolved"] = engine.resolvedAlgorithm.rawValue
-        metrics["allreduce_table"] = options.engine.decisionTable.map { "\($0.rules.count) rules, digest \($0.digest)" } ?? "none"
+        metrics["allreduce_table"] = AllreduceDecisionTable.summary(options.engine.decisionTable)
         metrics["nodes"] = engine.allreducer.layout.nodeCount
         metrics["overlap"] = options.engine.overlap
         metrics["buckets"] = engine.plan.buckets.count

@@ -1,6 +1,6 @@
 import NeuralNet
 
-/// A fraction of the clients that run slower than the rest (`--slow-clients F:X`).
+/// A fraction of the clients that run slower than the rest.
 public struct SlowClients: Sendable, Equatable, CustomStringConvertible {
     /// F: the share of the clients that are slow.
     public var fraction: Double
@@ -29,10 +29,11 @@ enum ClientWork: Equatable {
 /// ranks, so real time says nothing about a client's speed; instead a client's local
 /// training takes  time = samples processed × slowdown / mean client size,  so a
 /// normal-speed client of the mean size needs 1 unit per local epoch, and the round
-/// deadline is in those units (`--round-deadline 5` lets a mean-size client at normal
-/// speed finish E = 5 epochs). Which clients are slow is fixed for the run (a property
+/// deadline is in those units (a deadline of 5 lets a mean-size client at normal speed
+/// finish E = 5 epochs). Which clients are slow is fixed for the run (a property
 /// of the device), drawn from the run's seed: every rank, every resumed run and every
-/// rank count sees the same stragglers, so the model does not depend on where they ran.
+/// rank count sees the same stragglers, so the model does not depend on where they ran:
+/// a share F > 0 makes at least one client slow.
 ///
 /// Past the deadline FedAvg drops the late clients (they count as not reporting), and
 /// FedProx keeps the steps they finished (Li et al. 2020, "partial work"); a client
@@ -45,8 +46,11 @@ struct ClientTiming {
     let deadline: Double?
     let keepsPartialWork: Bool
     let slowdowns: [Double]
+    let slowClients: Int
     /// The samples a normal-speed client processes in one unit of time.
     let unitSamples: Double
+    /// Each client's work against the deadline: fixed for the run, so computed once.
+    private(set) var works: [ClientWork] = []
 
     init(sizes: [Int], epochs: Int, batch: Int, slow: SlowClients?, deadline: Double?, keepsPartialWork: Bool, seed: UInt64) {
         self.sizes = sizes
@@ -56,22 +60,25 @@ struct ClientTiming {
         self.keepsPartialWork = keepsPartialWork
         unitSamples = Double(sizes.reduce(0, +)) / Double(max(sizes.count, 1))
         var slowdowns = [Double](repeating: 1, count: sizes.count)
+        var count = 0
         if let slow {
             var generator = SeededGenerator(seed: seed, stream: 0xFED0_3000)
-            let count = Int((slow.fraction * Double(sizes.count)).rounded())
+            count = max(Int((slow.fraction * Double(sizes.count)).rounded()), 1)
             for client in Array(0..<sizes.count).shuffled(using: &generator).prefix(count) { slowdowns[client] = slow.slowdown }
         }
         self.slowdowns = slowdowns
+        slowClients = count
+        works = sizes.indices.map(computeWork)
     }
-
-    var slowClients: Int { slowdowns.filter { $0 > 1 }.count }
 
     /// The simulated time `client` needs for its first `steps` local steps (all of them when nil).
     func time(client: Int, steps: Int? = nil) -> Double {
         Double(samples(client: client, steps: steps ?? stepsPerEpoch(client) * epochs)) * slowdowns[client] / unitSamples
     }
 
-    func work(client: Int) -> ClientWork {
+    func work(client: Int) -> ClientWork { works[client] }
+
+    private func computeWork(client: Int) -> ClientWork {
         let full = time(client: client)
         guard let deadline, full > deadline * (1 + 1e-12) else { return .complete(time: full) }
         guard keepsPartialWork else { return .late }

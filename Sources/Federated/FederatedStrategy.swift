@@ -126,27 +126,28 @@ public final class FederatedStrategy: TrainingStrategy {
 
         let processed = plan.reporting.reduce(0) { $0 + timing.processedSamples(client: $1) }
         let partial = plan.reporting.filter { timing.stepLimit(client: $0) != nil }.count
+        let roundTime = timing.roundTime(plan)
         measured.record(plan, aggregate, processed: processed, uploadBytes: aggregator.uploadBytes(parameters: parameters),
-                        downloadBytes: parameters * MemoryLayout<Float>.size, partial: partial, roundTime: timing.roundTime(plan))
+                        downloadBytes: parameters * MemoryLayout<Float>.size, partial: partial, roundTime: roundTime)
         if aggregate.samples > 0 {
             try applyServerStep(aggregate, round: round)
         } else {
             ConsoleLog.info("round \(round + 1): none of the \(plan.asked.count) clients asked reported; the global model is kept",
                             rank: communicator.rank)
         }
-        try logRound(plan, aggregate, processed: processed, seconds: MonotonicClock.seconds() - started)
+        try logRound(plan, aggregate, processed: processed, roundTime: roundTime, seconds: MonotonicClock.seconds() - started)
         return StepOutcome(loss: aggregate.meanLoss, samples: processed)
     }
 
     /// The round's row of the rounds file, written by rank 0; a failed write ends every rank.
-    private func logRound(_ plan: RoundPlan, _ aggregate: RoundAggregate, processed: Int, seconds: Double) throws {
+    private func logRound(_ plan: RoundPlan, _ aggregate: RoundAggregate, processed: Int, roundTime: Double, seconds: Double) throws {
         guard var file = rounds else { return }
         let parameterBytes = global.parameters.count * MemoryLayout<Float>.size
         file.append(.init(round: plan.round + 1, asked: plan.asked.count, reported: plan.reporting.count,
                           meanLoss: aggregate.meanLoss, testAccuracy: nil, clientSamples: processed,
                           bytesDown: plan.asked.count * parameterBytes,
                           bytesUp: plan.reporting.count * aggregator.uploadBytes(parameters: global.parameters.count),
-                          seconds: seconds, late: plan.late.count, roundTime: timing.roundTime(plan)))
+                          seconds: seconds, late: plan.late.count, roundTime: roundTime))
         rounds = file
         try communicator.together("writing \(file.path)") { if communicator.rank == 0 { try file.write() } }
     }

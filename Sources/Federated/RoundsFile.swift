@@ -44,6 +44,8 @@ struct RoundsFile {
         guard !started else { return }
         started = true
         guard round > 0, let text = try? String(contentsOfFile: path, encoding: .utf8) else { return }
+        // Rows under another header (an older layout) are not this run's to keep.
+        guard text.split(separator: "\n").first.map(String.init) == Self.header else { return }
         let kept = text.split(separator: "\n").dropFirst().map(String.init).filter { line in
             Int(line.prefix { $0 != "," }).map { $0 <= round } ?? false
         }

@@ -12,6 +12,16 @@ final class AllreducePolicyTests: XCTestCase {
         }
     }
 
+    func testTwoRanksOfOneNodeUseTheTransportFromTwoToSixteenMiB() {
+        XCTAssertEqual(choose((2 << 20) - 4, ranks: 2, nodes: 1, largestNode: 2), .sharedMemory)
+        XCTAssertEqual(choose(2 << 20, ranks: 2, nodes: 1, largestNode: 2), .mpi)
+        XCTAssertEqual(choose(16 << 20, ranks: 2, nodes: 1, largestNode: 2), .mpi)
+        XCTAssertEqual(choose((16 << 20) + 4, ranks: 2, nodes: 1, largestNode: 2), .sharedMemory)
+        XCTAssertEqual(choose(4 << 20, ranks: 3, nodes: 1, largestNode: 3), .sharedMemory, "3 ranks: the window")
+        XCTAssertEqual(AllreducePolicy.choose(bytes: 4 << 20, ranks: 2, nodes: 1, largestNode: 2, sharedMemory: true,
+                                              transportReduces: false), .sharedMemory, "16-bit floats: MPI cannot add them")
+    }
+
     func testSeveralNodesWithSeveralRanksUseHierarchical() {
         XCTAssertEqual(choose(4, nodes: 4, largestNode: 2), .hierarchical)
         XCTAssertEqual(choose(64 << 20, nodes: 3, largestNode: 2), .hierarchical)

@@ -47,6 +47,8 @@ final class DecisionTableTests: XCTestCase {
 
     func testTheTextRoundTripsAndTheDigestIgnoresComments() throws {
         let table = try AllreduceDecisionTable(text: Self.text)
+        XCTAssertEqual(try AllreduceDecisionTable(text: Self.text.replacingOccurrences(of: "\n", with: "\r\n")), table,
+                       "a file with Windows line ends")
         let again = try AllreduceDecisionTable(text: table.text)
         XCTAssertEqual(again, table)
         XCTAssertEqual(try AllreduceDecisionTable(text: Self.text.replacingOccurrences(of: "# measured somewhere", with: "# elsewhere")).digest,
@@ -61,6 +63,7 @@ final class DecisionTableTests: XCTestCase {
                                 ("ranks,nodes,largest_node,max_bytes,algorithm\n2,1,2,64,fastest", "line 2 ('2,1,2,64,fastest'): unknown algorithm 'fastest'"),
                                 ("2,1,2,64,auto", "unknown algorithm 'auto'"),
                                 ("2,3,1,64,ring", "a possible layout"),
+                                ("3,2,3,64,ring", "a possible layout"),
                                 ("2,1,2,-1,ring", "max_bytes must be a byte count or inf"),
                                 ("# only a comment", "the table has no rules")] {
             XCTAssertThrowsError(try AllreduceDecisionTable(text: text)) { XCTAssertTrue("\($0)".contains(message), "\($0)") }
@@ -72,11 +75,13 @@ final class DecisionTableTests: XCTestCase {
             (1024, .recursiveDoubling), (2048, .recursiveDoubling), (4096, .mpi), (8192, .mpi), (16384, .sharedMemory),
         ])
         XCTAssertEqual(rules.map(\.algorithm), [.recursiveDoubling, .mpi, .sharedMemory])
-        XCTAssertEqual(rules.map(\.maxBytes), [4095, 16383, nil])
+        // Boundaries at the geometric mean of the neighbours: sqrt(2048 x 4096), sqrt(8192 x 16384).
+        XCTAssertEqual(rules.map(\.maxBytes), [2896, 11585, 16384], "the last rule ends at the largest size measured")
         let table = AllreduceDecisionTable(rules: rules)
-        XCTAssertEqual(table.choose(situation(3000)), .recursiveDoubling)
-        XCTAssertEqual(table.choose(situation(4096)), .mpi)
-        XCTAssertEqual(table.choose(situation(1 << 30)), .sharedMemory)
+        XCTAssertEqual(table.choose(situation(2896)), .recursiveDoubling)
+        XCTAssertEqual(table.choose(situation(2897)), .mpi)
+        XCTAssertEqual(table.choose(situation(16384)), .sharedMemory)
+        XCTAssertNil(table.choose(situation(16385)), "beyond what was measured: the built-in rules")
     }
 
     func testRecalibratingOneLayoutKeepsTheOthers() throws {
@@ -105,5 +110,14 @@ final class DecisionTableTests: XCTestCase {
             return reducer.resolve(.auto, bytes: 1 << 20)
         }
         XCTAssertEqual(plain, [.sharedMemory, .sharedMemory], "without a table: the built-in rules")
+        // 16-bit floats, which MPI cannot add: the table's mpi gives way to the rules.
+        let halves = InProcessGroup(size: 2).run { rank -> [Float16] in
+            let reducer = Allreducer(world: rank, decisionTable: table)
+            defer { reducer.release() }
+            var values = [Float16](repeating: Float16(Float(rank.rank + 1)), count: 1 << 19)
+            values.withUnsafeMutableBufferPointer { reducer.allreduce($0) }
+            return Array(values.prefix(4))
+        }
+        for values in halves { XCTAssertEqual(values, [3, 3, 3, 3]) }
     }
 }

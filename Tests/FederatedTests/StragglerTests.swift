@@ -23,6 +23,8 @@ final class StragglerTests: XCTestCase {
         XCTAssertEqual(a.slowdowns, timing(deadline: nil, partial: false).slowdowns)
         XCTAssertNotEqual(a.slowdowns, timing(deadline: nil, partial: false, seed: 2).slowdowns)
         XCTAssertEqual(timing(slow: nil, deadline: nil, partial: false).slowClients, 0)
+        // Any share above 0 makes a client slow, even one that rounds to none.
+        XCTAssertEqual(timing(slow: SlowClients(fraction: 0.01, slowdown: 2), deadline: nil, partial: false).slowClients, 1)
     }
 
     func testTheClockCountsSamplesTimesTheSlowdown() {
@@ -58,6 +60,9 @@ final class StragglerTests: XCTestCase {
         let withSlow = plan(Array(0..<10), t)
         XCTAssertEqual(withSlow.late.sorted(), (0..<10).filter { t.slowdowns[$0] > 1 })
         XCTAssertFalse(withSlow.reporting.contains(slow))
+        XCTAssertEqual(t.roundTime(withSlow), 3, "slow clients missed it: the server waited for the deadline")
+        let partial = timing(deadline: 3, partial: true)
+        XCTAssertEqual(partial.roundTime(plan(Array(0..<10), partial)), 3, "FedProx's partial clients report at the deadline")
     }
 
     func testLateClientsMakeAMinimumOfReportsAskMore() {
@@ -86,6 +91,10 @@ final class StragglerTests: XCTestCase {
             let update = trainer.train(client: 2, samples: samples, from: model.parameters.values, round: 1,
                                        optimizer: optimizer, stepLimit: limit)
             XCTAssertEqual(update.steps, limit ?? 3 * epochs)
+            // The clock counts the samples the trainer processed (deadline 3 at slowdown 3: one epoch's 12).
+            let timing = ClientTiming(sizes: [12, 12, 12], epochs: epochs, batch: 5, slow: SlowClients(fraction: 1, slowdown: 3),
+                                      deadline: limit == nil ? nil : 3, keepsPartialWork: true, seed: 1)
+            XCTAssertEqual(update.processedSamples, timing.processedSamples(client: 2))
             return update.delta
         }
         XCTAssertEqual(try run(epochs: 2, limit: 3), try run(epochs: 1, limit: nil))
@@ -171,8 +180,7 @@ final class StragglerStrategyTests: XCTestCase, FederatedRuns {
     func testBadStragglerSettingsAreErrors() {
         var slowdown = options(.fedavg, deadline: 3)
         slowdown.slowClients = SlowClients(fraction: 0.5, slowdown: 0.5)
-        var deadline = options(.fedavg, deadline: 0)
-        deadline.roundDeadline = 0
+        let deadline = options(.fedavg, deadline: 0)
         for (options, message) in [(slowdown, "a slow client's slowdown must be a number of at least 1 (got 0.5)"),
                                    (deadline, "the round deadline must be a positive number (got 0.0)")] {
             XCTAssertThrowsError(try train(options, ranks: 2)) { XCTAssertTrue("\($0)".contains(message), "\($0)") }

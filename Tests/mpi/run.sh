@@ -86,10 +86,10 @@ expect_failure "allreduce-bench with --min-bytes above --max-bytes" "larger than
 
 run "allreduce-bench --calibrate at 2 ranks writes a decision table" 120 bash -c "$MPIRUN -n 2 $BIN/allreduce-bench \
   --calibrate $WORK/table.csv --min-bytes 1K --max-bytes 64K --step-factor 4 --iterations 4 --rounds 2 >/dev/null \
-  && grep -qx 'ranks,nodes,largest_node,max_bytes,algorithm' $WORK/table.csv && grep -q '^2,1,2,inf,' $WORK/table.csv"
+  && grep -qx 'ranks,nodes,largest_node,max_bytes,algorithm' $WORK/table.csv && grep -q '^2,1,2,65536,' $WORK/table.csv"
 run "a calibration at 3 ranks keeps the 2-rank rules" 120 bash -c "$MPIRUN -n 3 $BIN/allreduce-bench \
   --calibrate $WORK/table.csv --min-bytes 1K --max-bytes 4K --step-factor 4 --iterations 4 --rounds 2 >/dev/null \
-  && grep -q '^2,1,2,inf,' $WORK/table.csv && grep -q '^3,1,3,inf,' $WORK/table.csv"
+  && grep -q '^2,1,2,65536,' $WORK/table.csv && grep -q '^3,1,3,4096,' $WORK/table.csv"
 printf 'ranks,nodes,largest_node,max_bytes,algorithm\n2,1,2,inf,mpi\n' > "$WORK/table-mpi.csv"
 printf 'ranks,nodes,largest_node,max_bytes,algorithm\n2,1,2,inf,ring\n' > "$WORK/table-ring.csv"
 run "auto reads the table: every row of auto resolves to mpi" 60 bash -c "$MPIRUN -n 2 $BIN/allreduce-bench --allreduce-table \
