@@ -96,7 +96,10 @@ class Report:
                                                self.parameter_server, self.tune, self.federated]:
             if rows:
                 r = rows[0]
-                return f"{r['host']}, {r['cores']} cores, {r['mpi_version']}, commit {r['git_commit']}, {r['date']}"
+                # A file can hold rows of several runs (a suite run in parts): name each.
+                runs = sorted({(row["git_commit"], row["date"]) for row in rows}, key=lambda run: run[1])
+                stamp = "; ".join(f"commit {commit}, {date}" for commit, date in runs)
+                return f"{r['host']}, {r['cores']} cores, {r['mpi_version']}, {stamp}"
         return "no results"
 
     # -- all-reduce ---------------------------------------------------------------
@@ -535,10 +538,12 @@ class Report:
         time_ax.grid(True, alpha=0.3)
         time_ax.legend(fontsize=8)
         if schedulers:
-            grid_samples = next((float(r["train_samples"]) for r in schedulers if r["scheduler"] == "fifo"), None)
-            names = [{"fifo": "full grid"}.get(r["scheduler"], r["scheduler"].upper()) for r in schedulers]
+            # The scheduler column reads "fifo (every trial to its end)" or "asha (grace ...)".
+            is_grid = lambda r: r["scheduler"].startswith("fifo")
+            grid_samples = next((float(r["train_samples"]) for r in schedulers if is_grid(r)), None)
+            names = ["full grid" if is_grid(r) else r["scheduler"].split(" ")[0].upper() for r in schedulers]
             samples = [float(r["train_samples"]) / 1e6 for r in schedulers]
-            bars = asha_ax.bar(names, samples, color=["tab:blue" if r["scheduler"] == "fifo" else "tab:orange" for r in schedulers])
+            bars = asha_ax.bar(names, samples, color=["tab:blue" if is_grid(r) else "tab:orange" for r in schedulers])
             for bar, r in zip(bars, schedulers):
                 share = f", {float(r['train_samples']) / grid_samples:.0%} of the grid" if grid_samples else ""
                 asha_ax.annotate(f"best {float(r['best_score']) * 100:.2f}%{share}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
@@ -549,6 +554,7 @@ class Report:
         else:
             asha_ax.set_visible(False)
         fig.suptitle(f"tune, one rank per trial\n{self.metadata(self.tune)}", fontsize=9)
+        fig.subplots_adjust(top=0.82)
         self.save(fig, "tune.png")
         lines = ["| model | sweep | placement | ranks | nodes | scheduler | trials (stopped) | training samples | search s | groups busy | best | best score | default | grid's score of the best |",
                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
