@@ -93,6 +93,7 @@ bench-quick: build plot-deps
 publish-bench: plot-deps
 	@ls $(RESULTS)/*.csv >/dev/null 2>&1 || { echo "publish-bench: no CSVs in $(RESULTS); run make bench first" >&2; exit 1; }
 	cp $(RESULTS)/*.csv Benchmarks/results/
+	if [ -f $(RESULTS)/allreduce.table ]; then cp $(RESULTS)/allreduce.table Benchmarks/results/; fi
 	$(MAKE) --no-print-directory plots
 
 plots: plot-deps

@@ -8,7 +8,8 @@
 Suites (all by default; --suites picks some):
 
     p2p        point-to-point latency/bandwidth, reduction and copy rates (cost model inputs)
-    allreduce  every all-reduce algorithm and MPI_Allreduce, 4 B to 64 MiB, 2 and 4 ranks
+    allreduce  every all-reduce algorithm and MPI_Allreduce, 4 B to 64 MiB, 2 and 4 ranks, and
+               this node's decision table from a calibration at each (allreduce.table)
     ddp        ddp-train throughput: lenet and a communication-heavy mlp, ranks 1/2/4,
                strong and weak scaling, overlap on and off, a bucket-size sweep
     pipeline   pipe-train: stages 1-4 x micro-batches 1-16 x gpipe/1f1b, measured and
@@ -70,7 +71,7 @@ PROFILES = {
     # Under 5 minutes on 2 cores: every sweep, coarser.
     # (It took 6 m 17 s with factor-4 sizes to 64 MiB, the cluster's sweeps to 2 MiB, p2p
     # to 64 MiB and 20 DDP steps: the cluster's large messages crawl over its links.)
-    "quick": dict(allreduce_ranks=[2, 4], max_bytes="16M", step_factor=8, iterations=None, cluster_max_bytes="256K",
+    "quick": dict(allreduce_ranks=[2, 4], max_bytes="16M", calibrate_iterations=40, step_factor=8, iterations=None, cluster_max_bytes="256K",
                   ddp_models=["lenet", "mlp"], ddp_ranks=[1, 2, 4], ddp_steps=12, bucket_mb=[1, 25],
                   pipe_stages=[1, 2, 3, 4], pipe_micro=[1, 2, 4, 8, 16], pipe_steps=12, p2p_max_bytes="4M", repeats=1,
                   spread_nodes=False, compress_models=["mlp"], compressors=["none", "fp16", "powersgd:4"],
@@ -249,6 +250,18 @@ class Bench:
         runs = self.repeated(f"all-reduce sweep, {ranks} ranks, {where}", command, csv_path, placement, timeout=1200)
         rows = fastest(runs, key=("algorithm", "bytes"), time="time_us_max")
         return [dict(row, placement=placement, link=self.link(placement)) for row in rows]
+
+    def calibrate(self, ranks):
+        """`allreduce-bench --calibrate` at `ranks` ranks on this node, into the results
+        folder's allreduce.table (one table for every rank count, for --allreduce-table)."""
+        table = os.path.join(self.out, "allreduce.table")
+        command = self.launch(ranks, "one-node", ranks) + [
+            f"{BIN}/allreduce-bench", "--min-bytes", "4", "--max-bytes", self.profile["max_bytes"], "--step-factor",
+            str(self.profile["step_factor"]), "--no-memcpy", "--calibrate", table]
+        iterations = self.profile.get("calibrate_iterations") or self.profile["iterations"]
+        if iterations:
+            command += ["--iterations", str(iterations)]
+        self.run(f"all-reduce calibration, {ranks} ranks", command, timeout=1200)
 
     def repeated(self, label, command, csv_path, placement, timeout=600):
         """The CSV rows of each of the profile's repeats of a one-node measurement.
@@ -507,6 +520,8 @@ class Bench:
                 if "allreduce" in suites:
                     for ranks in p["allreduce_ranks"]:
                         allreduce_rows += self.allreduce(ranks, placement)
+                        if placement == "one-node":
+                            self.calibrate(ranks)
                     if placement == "simulated-cluster" and p["spread_nodes"]:
                         # A rank alone on each of 4 nodes: every ring step sends to one
                         # node and receives from another (the cost model's r = 1, p > 2).

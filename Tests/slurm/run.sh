@@ -197,6 +197,7 @@ if [ -f jobs/scaling-sweep.sbatch ]; then
     for csv in p2p allreduce ddp pipeline; do
       expect_in "$RESULTS_DIR/bench-$job/$csv.csv" "^[^,]+,[0-9]{4}-" "scaling-sweep: $csv.csv with rows under the job id"
     done
+    expect_in "$RESULTS_DIR/bench-$job/allreduce.table" "^2,1,2,[0-9]+,[a-z-]+$" "scaling-sweep: a calibrated allreduce.table for 2 ranks"
     for png in allreduce-one-node ddp-scaling pipeline-bubble costmodel-allreduce; do
       [ -s "$RESULTS_DIR/bench-$job/plots/$png.png" ] && pass "scaling-sweep: plots/$png.png" \
         || fail "scaling-sweep: no plots/$png.png under the job id" "$out"
