@@ -71,8 +71,13 @@ public struct OptimizationOptions: ParsableArguments {
     @Option(help: "Optimizer: \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", ")) (PyTorch's update rules).")
     public var optimizer: OptimizerKind = .momentum
 
-    @Option(parsing: .unconditional, help: "Momentum of the momentum and nesterov optimizers (0 with momentum: plain SGD).")
-    public var momentum: Float = 0.9
+    @Option(name: .customLong("momentum"), parsing: .unconditional, help: "Momentum of the momentum and nesterov optimizers (default 0.9; 0 with momentum: plain SGD).")
+    var momentumFlag: Float?
+
+    /// 0.9 unless given. Only the momentum optimizers take one: PyTorch's
+    /// SGD(momentum=0.9) is `--optimizer momentum --momentum 0.9` here, and a momentum
+    /// given to another optimizer is an error rather than silently unused.
+    public var momentum: Float { momentumFlag ?? 0.9 }
 
     @Option(parsing: .unconditional, help: "Weight decay: L2 for sgd/momentum/nesterov/adam/adagrad/rmsprop, decoupled for adamw.")
     public var weightDecay: Float?
@@ -110,6 +115,10 @@ public struct OptimizationOptions: ParsableArguments {
         }
         if optimizer == .nesterov && momentum == 0 {
             throw ValidationError("--optimizer nesterov needs --momentum above 0")
+        }
+        if let momentumFlag, momentumFlag > 0, optimizer != .momentum && optimizer != .nesterov {
+            throw ValidationError("--momentum \(momentumFlag) needs --optimizer momentum or nesterov (--optimizer \(optimizer.rawValue) "
+                                  + "has none; PyTorch's SGD(momentum=m) is --optimizer momentum --momentum m)")
         }
         if let weightDecay, !(weightDecay.isFinite && weightDecay >= 0) {
             throw ValidationError("--weight-decay must be a non-negative number (got \(weightDecay))")

@@ -41,6 +41,8 @@ final class CommandLineTests: XCTestCase {
             (["--lr", "-1"], "--lr must be a positive number"),
             (["--model", "mlp", "--hidden", "512,x"], "--hidden must be positive integers"),
             (["--optimizer", "nesterov", "--momentum", "0"], "--optimizer nesterov needs --momentum above 0"),
+            (["--optimizer", "sgd", "--momentum", "0.9"], "--momentum 0.9 needs --optimizer momentum or nesterov"),
+            (["--optimizer", "adam", "--momentum", "0.5"], "--optimizer adam has none"),
             (["--checkpoint-every", "5"], "--checkpoint-every and --resume need --checkpoint-dir"),
             (["--timeout", "-1"], "--timeout must be a non-negative number"),
             (["--bucket-mb", "0"], "--bucket-mb must be a positive number"),

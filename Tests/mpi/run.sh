@@ -563,6 +563,8 @@ expect_failure "--accumulate 0" "accumulate must be at least 1" $MPIRUN -n 2 "$B
 expect_failure "--bucket-mb 0" "bucket-mb must be a positive number" $MPIRUN -n 2 "$BIN/ddp-train" --bucket-mb 0
 expect_failure "unknown optimizer" "optimizer" $MPIRUN -n 2 "$BIN/ddp-train" --optimizer lion
 expect_failure "nesterov without momentum" "nesterov needs --momentum above 0" $MPIRUN -n 2 "$BIN/ddp-train" --optimizer nesterov --momentum 0
+expect_failure "a momentum for plain sgd (not silently unused)" "--momentum 0.9 needs --optimizer momentum or nesterov" \
+  $MPIRUN -n 2 "$BIN/fed-train" --optimizer sgd --momentum 0.9
 expect_failure "global batch larger than the dataset" "fewer than one global batch" \
   $MPIRUN -n 2 "$BIN/ddp-train" --batch-size 40000 --dataset synthetic
 expect_failure "unwritable model path" "cannot write" $MPIRUN -n 2 "$BIN/ddp-train" --dataset synthetic --steps 1 \
