@@ -90,12 +90,8 @@ struct AllreduceBench: MPICommand {
         for file in [csv, calibrate].compactMap({ $0 }) {
             try world.together("checking \(file)") { if world.rank == 0 { try AtomicFile.checkWritable(file: file) } }
         }
-        let existing = try calibrate.map { path in
-            try world.together("reading \(path)") { () -> AllreduceDecisionTable? in
-                guard FileManager.default.fileExists(atPath: path) else { return nil }
-                return try AllreduceDecisionTable(text: String(decoding: try AtomicFile.read(path), as: UTF8.self))
-            }
-        } ?? nil
+        // A calibration adds its rules to the file's, if there is one.
+        let existing = try DecisionTableOptions.read(calibrate, on: world, absentIsNone: true)
         // A calibration measures the built-in choices, not an earlier table's.
         let table = calibrate == nil ? try decisionTable.load(on: world) : nil
         let allreducer = Allreducer(world: world, ranksPerNode: ranksPerNode, ringSegmentBytes: segmentBytes.bytes,
@@ -120,15 +116,16 @@ struct AllreduceBench: MPICommand {
             }
             if world.rank == 0 { print("# wrote \(csv)") }
         }
-        // A calibration whose algorithms gave wrong sums must not become a table.
-        if let calibrate, !rows.contains(where: { !$0.correct }) {
+        // Every rank holds the same verdicts (each row's is agreed), so all stop together;
+        // a calibration whose algorithms gave wrong sums must not become a table.
+        let correct = rows.allSatisfy(\.correct)
+        if let calibrate, correct {
             let written = calibration.table(rows, ranks: world.size, existing: existing,
                                             host: ProcessInfo.processInfo.hostName)
             try world.together("writing \(calibrate)") { if world.rank == 0 { try AtomicFile.write(written.text, to: calibrate) } }
             if world.rank == 0 { print("# wrote \(calibrate):\n" + written.text, terminator: "") }
         }
-        // Every rank holds the same verdicts (each row's is agreed), so all stop together.
-        if rows.contains(where: { !$0.correct }) { throw IncorrectResults() }
+        if !correct { throw IncorrectResults() }
     }
 }
 

@@ -24,12 +24,18 @@ public struct DecisionTableOptions: ParsableArguments {
     /// without a table (one rank may have been given one and another not); that they
     /// read the same rules is agreed where the all-reduces start (`DataParallelEngine`).
     public func load(on world: any Communicator) throws -> AllreduceDecisionTable? {
-        let path = self.path
-        return try world.together("reading the all-reduce table \(path ?? "(none)")") {
-            guard let path else { return nil }
+        try Self.read(path, on: world)
+    }
+
+    /// Reads the table at `path` on every rank, together (a rank that cannot ends every
+    /// rank); nil without a path, or when the file is absent and `absentIsNone`.
+    public static func read(_ path: String?, on world: any Communicator, absentIsNone: Bool = false) throws
+        -> AllreduceDecisionTable? {
+        try world.together("reading the all-reduce table \(path ?? "(none)")") {
+            guard let path, !(absentIsNone && !FileManager.default.fileExists(atPath: path)) else { return nil }
             let bytes: [UInt8]
             do { bytes = try AtomicFile.read(path) } catch {
-                throw ValidationError("--allreduce-table: cannot read \(path) (\(error))")
+                throw ValidationError("cannot read \(path) (\(error))")
             }
             return try AllreduceDecisionTable(text: String(decoding: bytes, as: UTF8.self))
         }

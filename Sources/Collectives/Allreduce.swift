@@ -59,7 +59,7 @@ public enum AllreducePolicy {
     /// shared-memory transport copies each byte once through the kernel (CMA) where the
     /// window costs two copies: per rank about 3.5 bytes of memory traffic per message
     /// byte against the window's 4.5. Measured on the 2-core VM (docs/collectives.md):
-    /// the window at 0.75-0.86x MPI from 2 to 16 MiB, ahead below 2 MiB (latency) and
+    /// the window at 0.75-0.91x MPI from 2 to 16 MiB, ahead below 2 MiB (latency) and
     /// 1.6x from 32 MiB, where Open MPI changes algorithm; at 4 ranks the window leads
     /// at every size.
     public static let twoRankTransportRange = (2 << 20)...(16 << 20)

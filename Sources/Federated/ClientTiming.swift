@@ -80,12 +80,13 @@ struct ClientTiming {
 
     private func computeWork(client: Int) -> ClientWork {
         let full = time(client: client)
-        guard let deadline, full > deadline * (1 + 1e-12) else { return .complete(time: full) }
+        // A relative slack, so work that fits exactly (samples x slowdown = deadline x mean) fits.
+        guard let limit = deadline.map({ $0 * (1 + 1e-12) }), full > limit else { return .complete(time: full) }
         guard keepsPartialWork else { return .late }
         // The steps whose samples fit: the first k with time(k) <= deadline.
         let perEpoch = stepsPerEpoch(client)
         var steps = 0
-        while steps < perEpoch * epochs && time(client: client, steps: steps + 1) <= deadline * (1 + 1e-12) { steps += 1 }
+        while steps < perEpoch * epochs && time(client: client, steps: steps + 1) <= limit { steps += 1 }
         return steps > 0 ? .partial(steps: steps) : .late
     }
 

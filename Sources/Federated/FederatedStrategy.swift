@@ -64,7 +64,6 @@ public final class FederatedStrategy: TrainingStrategy {
                               slow: options.slowClients, deadline: options.roundDeadline,
                               keepsPartialWork: options.algorithm == .fedprox, seed: setup.seed)
         let trainers = options.serverRankOnly ? communicator.size - 1 : communicator.size
-        let meanSize = Double(sizes.reduce(0, +)) / Double(sizes.count)
         var plan = StrategyPlan(
             configuration: [
                 ConfigurationField(FederatedField.clients, "\(options.clients), \(perRound) per round"
@@ -80,7 +79,7 @@ public final class FederatedStrategy: TrainingStrategy {
                 ConfigurationField(FederatedField.secureAggregation, aggregator.configuration),
             ],
             stepsPerEpoch: options.rounds, model: options.model.description, parameterCount: global.parameters.count,
-            globalBatch: Int((Double(perRound) * meanSize * Double(options.effectiveLocalEpochs)).rounded()),
+            globalBatch: Int((Double(perRound) * timing.unitSamples * Double(options.effectiveLocalEpochs)).rounded()),
             linearScalingFactor: 1, lossReporting: .local,
             description: [
                 "\(Formatting.count(options.clients, "client")) (\(options.partition), \(sizes.min()!)-\(sizes.max()!) samples each) "

@@ -44,13 +44,14 @@ struct RoundsFile {
         guard !started else { return }
         started = true
         guard round > 0, let text = try? String(contentsOfFile: path, encoding: .utf8) else { return }
+        let found = text.split(separator: "\n").map(String.init)
         // Rows under another header (an older layout) are not this run's to keep.
-        guard text.split(separator: "\n").first.map(String.init) == Self.header else { return }
-        let kept = text.split(separator: "\n").dropFirst().map(String.init).filter { line in
+        guard found.first == Self.header else { return }
+        let kept = found.dropFirst().filter { line in
             Int(line.prefix { $0 != "," }).map { $0 <= round } ?? false
         }
         // Only a whole prefix 1...round is this run's; anything else is another run's.
-        if kept.count == round { lines = kept }
+        if kept.count == round { lines = Array(kept) }
     }
 
     mutating func append(_ row: Row) {
