@@ -7,7 +7,7 @@
 //   Communication ─┬─► ChorusMPI ◄─ CMPI            (the protocol; MPI behind it)
 //                  ├─► ChorusTesting                (in-process fake ranks)
 //                  └─► Collectives ◄─ CAtomics, CHalfPrecision (all-reduce algorithms)
-//   COpenBLAS ─► NeuralNet ─► Datasets ◄─ CZlib
+//   COpenBLAS, CConvolution ─► NeuralNet ─► Datasets ◄─ CZlib
 //   NeuralNet ─► Persistence ─► Coordination ◄─ Communication
 //   Collectives, Coordination ─► CommunicationHooks ─┬─► GradientCompression (fp16/bf16, PowerSGD, top-k)
 //                                                    └─► DataParallel, PipelineParallel (run the hooks)
@@ -16,7 +16,7 @@
 //   Collectives, Datasets, Coordination ─► TrainingLoop ─┬─► DataParallel ───┐
 //   PipelineSchedules (pure) ────────────────────────────┴─► PipelineParallel ┴─► ChorusCLI ─► tools
 //
-// Only ChorusMPI imports CMPI, only NeuralNet imports COpenBLAS, only Datasets
+// Only ChorusMPI imports CMPI, only NeuralNet imports COpenBLAS and CConvolution, only Datasets
 // imports CZlib: everything above the shims sees Swift types, and everything above
 // ChorusMPI sees only the `Communicator` protocol, so it runs on fake ranks too.
 import PackageDescription
@@ -51,6 +51,8 @@ let package = Package(
         .target(name: "CAtomics"),
         // float32 <-> float16/bfloat16 conversions and their reduction kernels (F16C when present).
         .target(name: "CHalfPrecision"),
+        // Direct convolution kernels for small kernels (AVX2 with FMA when present).
+        .target(name: "CConvolution"),
 
         // What the layers above are written against: a group of ranks.
         .target(name: "Communication"),
@@ -59,7 +61,7 @@ let package = Package(
         .target(name: "ChorusTesting", dependencies: ["Communication"]),
         .target(name: "Collectives", dependencies: ["Communication", "CAtomics", "CHalfPrecision"]),
 
-        .target(name: "NeuralNet", dependencies: ["COpenBLAS"]),
+        .target(name: "NeuralNet", dependencies: ["COpenBLAS", "CConvolution"]),
         .target(name: "Datasets", dependencies: ["NeuralNet", "CZlib"]),
         // What a run writes and reads back: atomic files, safetensors, model files,
         // checkpoints, metrics JSON.

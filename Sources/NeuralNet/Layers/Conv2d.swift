@@ -1,16 +1,21 @@
-/// 2-D convolution over NCHW images, as one matrix multiply per batch (im2col).
+import CConvolution
+
+/// 2-D convolution over NCHW images.
 ///
-/// The whole batch is unfolded into a column matrix `cols[K, B·P]` with
-/// K = Cin·kh·kw rows (one per kernel tap) and one column per output pixel of every
-/// image (P = Hout·Wout). Then
+/// Forward and the weight gradient are direct convolutions (`CConvolution`): eight
+/// output channels per vector register, six output pixels (or six kernel taps) per
+/// register block, the image read in place from a zero-padded copy. Per image both
+/// cost ⌈Cout/8⌉·P·K vector multiply-adds (P = Hout·Wout output pixels, K = Cin·kh·kw
+/// taps). They replaced an im2col matrix `cols[K, B·P]` and one GEMM per pass: with
+/// LeNet's 6 and 16 output channels the GEMM's M dimension was too small for
+/// OpenBLAS, which spent as long packing `cols` as multiplying, and writing `cols`
+/// (5 MB for conv1 at batch 64) cost as much again.
 ///
-///     forward:   out[Cout, B·P] = W[Cout, K] · cols
-///     backward:  dW   += dOut · colsᵀ         (Cout×K, summed over B·P)
-///                dcols = Wᵀ · dOut            (K×B·P), folded back into dX (col2im)
+/// The input gradient is still a GEMM and a fold (col2im):
 ///
-/// One large GEMM per pass instead of B small ones keeps OpenBLAS in its efficient
-/// regime for small kernels like LeNet's. `cols` is saved for backward (it is what
-/// dW needs), trading memory for not unfolding twice.
+///     dcols[K, B·P] = Wᵀ[K, Cout] · dOut[Cout, B·P],   dX = fold(dcols)
+///
+/// whose GEMM has the long K and B·P dimensions OpenBLAS handles well.
 public final class Conv2d: Layer {
     public let name: String
     public let inChannels: Int
@@ -77,66 +82,61 @@ public final class Conv2d: Layer {
                  outHeight: outputSize(shape[2]), outWidth: outputSize(shape[3]))
     }
 
+    /// Makes every Conv2d use the kernels for CPUs without AVX2 and FMA (`true`) or
+    /// choose by the CPU again (`false`): for tests of the path this machine skips.
+    static func usePortableKernels(_ portable: Bool) {
+        chorus_conv2d_use_portable_kernels(portable ? 1 : 0)
+    }
+
+    /// The kernels' description of a pass over `shape`.
+    private func kernelGeometry(_ g: Geometry) -> chorus_conv_geometry {
+        chorus_conv_geometry(batch: Int32(g.batch), in_channels: Int32(inChannels), height: Int32(g.height),
+                             width: Int32(g.width), out_channels: Int32(outChannels), kernel: Int32(kernel),
+                             stride: Int32(stride), padding: Int32(padding), out_height: Int32(g.outHeight),
+                             out_width: Int32(g.outWidth))
+    }
+
     public func forward(_ input: Tensor, training: Bool) -> (output: Tensor, saved: Saved) {
-        // im2col reads every plane of the input through pointers: check the shape once.
+        // The kernel reads every plane of the input through pointers: check the shape once.
         require(input.shape.count == 4 && input.shape[1] == inChannels,
                      "\(name) expects [batch, \(inChannels), height, width], got \(input.shape)")
+        // The kernels index one image (and its padded copy) with 32-bit integers.
+        require(input.itemCount + 2 * padding * (input.shape[2] + input.shape[3] + 2 * padding) * inChannels < Int(Int32.max),
+                "\(name): an image of \(input.itemCount) elements is too large")
         let g = geometry(input.shape)
-        let cols = Tensor(shape: [taps, g.columns]) { cols in
-            input.storage.withUnsafeBufferPointer { x in unfold(x.baseAddress!, into: cols.baseAddress!, g) }
-        }
-        let product = [Float](unsafeUninitializedCapacity: outChannels * g.columns) { out, initialized in
-            cols.storage.withUnsafeBufferPointer { c in
-                BLAS.gemm(weight, c.baseAddress!, out.baseAddress!, m: outChannels, n: g.columns, k: taps)
-            }
-            initialized = out.count
-        }
-        // product[co, b·P + p] → out[b, co, p], adding the bias on the way. Pointer
-        // loops: array subscripts here cost a bounds check per element and kept the
-        // copy from vectorising (both buffers hold outChannels·columns elements).
+        var kernelShape = kernelGeometry(g)
         let output = Tensor(shape: [g.batch, outChannels, g.outHeight, g.outWidth]) { y in
-            product.withUnsafeBufferPointer { product in
-                precondition(product.count == y.count && y.count == outChannels * g.columns)
-                for b in 0..<g.batch {
-                    for co in 0..<outChannels {
-                        let source = product.baseAddress! + co * g.columns + b * g.pixels
-                        let target = y.baseAddress! + (b * outChannels + co) * g.pixels
-                        let beta = bias[co]
-                        for p in 0..<g.pixels { target[p] = source[p] + beta }
-                    }
-                }
+            input.storage.withUnsafeBufferPointer { x in
+                chorus_conv2d_forward(&kernelShape, x.baseAddress!, weight, bias, y.baseAddress!)
             }
         }
-        return (output, Saved(tensors: [cols], inputShape: input.shape))
+        return (output, Saved(tensors: [input], inputShape: input.shape))
     }
 
     public func backward(_ gradOutput: Tensor, saved: Saved, needInputGradient: Bool) -> Tensor? {
         let g = geometry(saved.inputShape)
-        let cols = saved.tensors[0]
-        // dOut[b, co, p] → dOutT[co, b·P + p], the layout the GEMMs want.
+        let input = saved.tensors[0]
+        require(gradOutput.count == outChannels * g.columns,
+                "\(name): output gradient of \(gradOutput.count) elements, expected \(outChannels * g.columns)")
+        var kernelShape = kernelGeometry(g)
+        input.storage.withUnsafeBufferPointer { x in
+            gradOutput.storage.withUnsafeBufferPointer { dy in
+                chorus_conv2d_weight_gradient(&kernelShape, x.baseAddress!, dy.baseAddress!, weightGrad, biasGrad)
+            }
+        }
+        guard needInputGradient else { return nil }
+        // dOut[b, co, p] → dOutT[co, b·P + p], the layout the GEMM wants.
         let gradT = [Float](unsafeUninitializedCapacity: outChannels * g.columns) { gradT, n in
             gradOutput.storage.withUnsafeBufferPointer { dy in
-                require(dy.count == gradT.count, "\(name): output gradient of \(dy.count) elements, expected \(gradT.count)")
                 for b in 0..<g.batch {
                     for co in 0..<outChannels {
-                        let source = dy.baseAddress! + (b * outChannels + co) * g.pixels
-                        let target = gradT.baseAddress! + co * g.columns + b * g.pixels
-                        var sum: Float = 0
-                        for p in 0..<g.pixels {
-                            target[p] = source[p]
-                            sum += source[p]
-                        }
-                        biasGrad[co] += sum
+                        (gradT.baseAddress! + co * g.columns + b * g.pixels)
+                            .update(from: dy.baseAddress! + (b * outChannels + co) * g.pixels, count: g.pixels)
                     }
                 }
             }
             n = outChannels * g.columns
         }
-        cols.storage.withUnsafeBufferPointer { c in
-            BLAS.gemm(gradT, c.baseAddress!, transposeB: true, weightGrad,
-                      m: outChannels, n: taps, k: g.columns, beta: 1)
-        }
-        guard needInputGradient else { return nil }
         let gradCols = [Float](unsafeUninitializedCapacity: taps * g.columns) { out, initialized in
             BLAS.gemm(weight, transposeA: true, gradT, out.baseAddress!, m: taps, n: g.columns, k: outChannels)
             initialized = out.count
@@ -149,8 +149,8 @@ public final class Conv2d: Layer {
     }
 
     /// The output columns `ox` whose input column `ox·stride − padding + tap` lies
-    /// inside the image: one contiguous range per kernel tap, so the copy loops below
-    /// need no per-element bounds test.
+    /// inside the image: one contiguous range per kernel tap, so the fold loop below
+    /// needs no per-element bounds test.
     private func validColumns(tap: Int, width: Int, outWidth: Int) -> Range<Int> {
         let offset = padding - tap  // ix = ox·stride − offset
         let low = offset > 0 ? (offset + stride - 1) / stride : 0
@@ -158,43 +158,14 @@ public final class Conv2d: Layer {
         return low..<max(low, high)
     }
 
-    /// im2col: cols[(c·k + i)·k + j, b·P + oy·Wout + ox] = x[b, c, oy·s − pad + i, ox·s − pad + j] (0 outside).
+    /// col2im: dx[b, c, oy·s − pad + i, ox·s − pad + j] += cols[(c·k + i)·k + j, b·P + oy·Wout + ox],
+    /// accumulating every tap back onto its pixel (0 outside the image is skipped).
     ///
-    /// Index arithmetic here and in `fold` wraps (`&*`, `&+`) and the row loops are
-    /// `RowLoops`: the geometry comes from a shape checked on entry, so nothing
-    /// overflows, and the overflow and range checks of plain arithmetic, paid per row
-    /// of as few as 10 elements, doubled `fold`'s instructions in a release build
-    /// (measured with callgrind against -Ounchecked).
-    private func unfold(_ x: UnsafePointer<Float>, into cols: UnsafeMutablePointer<Float>, _ g: Geometry) {
-        let outWidth = g.outWidth, height = g.height
-        for j in 0..<kernel {
-            let valid = validColumns(tap: j, width: g.width, outWidth: outWidth)
-            let (low, count, high) = (valid.lowerBound, valid.count, valid.upperBound)
-            for b in 0..<g.batch {
-                for c in 0..<inChannels {
-                    let plane = x + (b &* inChannels &+ c) &* height &* g.width
-                    for i in 0..<kernel {
-                        var dst = cols + (((c &* kernel &+ i) &* kernel &+ j) &* g.columns &+ b &* g.pixels)
-                        var iy = i &- padding
-                        for _ in 0..<g.outHeight {
-                            if iy < 0 || iy >= height || count == 0 {
-                                RowLoops.zero(dst, count: outWidth)
-                            } else {
-                                RowLoops.zero(dst, count: low)
-                                RowLoops.gather(dst + low, from: plane + (iy &* g.width &+ low &* stride &- padding &+ j),
-                                                stride: stride, count: count)
-                                RowLoops.zero(dst + high, count: outWidth &- high)
-                            }
-                            dst += outWidth
-                            iy &+= stride
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// col2im: the adjoint of `unfold`, accumulating every tap back onto its pixel.
+    /// Index arithmetic here wraps (`&*`, `&+`) and the row loop is `RowLoops`: the
+    /// geometry comes from a shape checked on entry, so nothing overflows, and the
+    /// overflow and range checks of plain arithmetic, paid per row of as few as 10
+    /// elements, doubled this function's instructions in a release build (measured
+    /// with callgrind against -Ounchecked).
     private func fold(_ cols: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, _ g: Geometry) {
         let outWidth = g.outWidth, height = g.height
         for j in 0..<kernel {
@@ -222,32 +193,9 @@ public final class Conv2d: Layer {
     }
 }
 
-/// The per-row loops of im2col and col2im, without the range checks a `for` over
-/// `0..<n` or `update(repeating:count:)` pays per call in a release build.
+/// The per-row loop of col2im, without the range checks a `for` over `0..<n` pays
+/// per call in a release build.
 private enum RowLoops {
-    @inline(__always)
-    static func zero(_ row: UnsafeMutablePointer<Float>, count: Int) {
-        var k = 0
-        while k < count {
-            row[k] = 0
-            k &+= 1
-        }
-    }
-
-    /// row[k] = source[k·stride].
-    @inline(__always)
-    static func gather(_ row: UnsafeMutablePointer<Float>, from source: UnsafePointer<Float>, stride: Int, count: Int) {
-        var k = 0
-        if stride == 1 {
-            row.update(from: source, count: count)  // a memcpy
-        } else {
-            while k < count {
-                row[k] = source[k &* stride]
-                k &+= 1
-            }
-        }
-    }
-
     /// target[k·stride] += row[k].
     @inline(__always)
     static func scatterAdd(_ row: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, stride: Int, count: Int) {

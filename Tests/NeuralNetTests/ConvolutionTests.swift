@@ -1,0 +1,111 @@
+import XCTest
+@testable import NeuralNet
+
+/// Conv2d against the definition, summed in Double: forward, and the weight, bias
+/// and input gradients of the loss L = Σ y·w for a fixed random w.
+///
+/// The gradient checks prove that backward matches forward; these prove that forward
+/// is a convolution at all, over the shapes where the direct kernels change path:
+/// output channels below, at and past a vector of 8, fewer pixels and fewer taps than
+/// a register block of 6, strides and padding.
+final class ConvolutionTests: XCTestCase {
+    struct Case {
+        let batch, inChannels, height, width, outChannels, kernel, stride, padding: Int
+    }
+
+    static let cases: [Case] = [
+        Case(batch: 3, inChannels: 1, height: 28, width: 28, outChannels: 6, kernel: 5, stride: 1, padding: 2),  // LeNet conv1
+        Case(batch: 2, inChannels: 6, height: 14, width: 14, outChannels: 16, kernel: 5, stride: 1, padding: 0),  // LeNet conv2
+        Case(batch: 2, inChannels: 3, height: 7, width: 9, outChannels: 17, kernel: 3, stride: 2, padding: 1),
+        Case(batch: 1, inChannels: 2, height: 3, width: 4, outChannels: 9, kernel: 3, stride: 1, padding: 0),  // 2 pixels
+        Case(batch: 2, inChannels: 1, height: 5, width: 6, outChannels: 8, kernel: 1, stride: 1, padding: 0),  // 1 tap
+        Case(batch: 2, inChannels: 1, height: 6, width: 5, outChannels: 1, kernel: 2, stride: 3, padding: 2),
+        Case(batch: 1, inChannels: 4, height: 1, width: 1, outChannels: 3, kernel: 3, stride: 1, padding: 1),  // 1 pixel
+    ]
+
+    func testForwardAndGradientsMatchTheDefinition() throws {
+        try checkAgainstTheDefinition()
+    }
+
+    /// The kernels for CPUs without AVX2 and FMA, which this machine would not choose.
+    func testPortableKernelsMatchTheDefinition() throws {
+        Conv2d.usePortableKernels(true)
+        defer { Conv2d.usePortableKernels(false) }
+        try checkAgainstTheDefinition()
+    }
+
+    func checkAgainstTheDefinition() throws {
+        for (index, c) in Self.cases.enumerated() {
+            let conv = Conv2d("conv", inChannels: c.inChannels, outChannels: c.outChannels, kernel: c.kernel,
+                              stride: c.stride, padding: c.padding)
+            let model = try Sequential([conv], inputShape: [c.inChannels, c.height, c.width], seed: UInt64(index + 1))
+            var g = SeededGenerator(seed: UInt64(100 + index))
+            let inputShape = [c.batch, c.inChannels, c.height, c.width]
+            let x = Tensor(shape: inputShape, storage: (0..<inputShape.reduce(1, *)).map { _ in g.nextFloat(bound: 1) })
+            let (y, tape) = model.forward(x, training: true)
+            let (oh, ow) = (y.shape[2], y.shape[3])
+            let w = Tensor(shape: y.shape, storage: (0..<y.count).map { _ in g.nextFloat(bound: 1) })
+            model.parameters.zeroGradients()
+            let dx = try XCTUnwrap(model.backward(w, tape: tape, needInputGradient: true))
+
+            let values = model.parameters.valueArray, gradients = model.parameters.gradientArray
+            let taps = c.inChannels * c.kernel * c.kernel, biasAt = c.outChannels * taps
+            var expectedY = [Double](repeating: 0, count: y.count)
+            var expectedWeightGrad = [Double](repeating: 0, count: biasAt)
+            var expectedBiasGrad = [Double](repeating: 0, count: c.outChannels)
+            var expectedDx = [Double](repeating: 0, count: x.count)
+            for b in 0..<c.batch {
+                for co in 0..<c.outChannels {
+                    for oy in 0..<oh {
+                        for ox in 0..<ow {
+                            let out = ((b * c.outChannels + co) * oh + oy) * ow + ox
+                            var sum = Double(values[biasAt + co])
+                            for ci in 0..<c.inChannels {
+                                for i in 0..<c.kernel {
+                                    for j in 0..<c.kernel {
+                                        let iy = oy * c.stride - c.padding + i, ix = ox * c.stride - c.padding + j
+                                        guard iy >= 0 && iy < c.height && ix >= 0 && ix < c.width else { continue }
+                                        let at = ((b * c.inChannels + ci) * c.height + iy) * c.width + ix
+                                        let tap = co * taps + (ci * c.kernel + i) * c.kernel + j
+                                        sum += Double(values[tap]) * Double(x.storage[at])
+                                        expectedWeightGrad[tap] += Double(w.storage[out]) * Double(x.storage[at])
+                                        expectedDx[at] += Double(w.storage[out]) * Double(values[tap])
+                                    }
+                                }
+                            }
+                            expectedY[out] = sum
+                            expectedBiasGrad[co] += Double(w.storage[out])
+                        }
+                    }
+                }
+            }
+            func assertClose(_ actual: [Float], _ expected: [Double], _ what: String) {
+                XCTAssertEqual(actual.count, expected.count, "case \(index): \(what)")
+                let scale = max(1, expected.map(abs).max() ?? 1)
+                let worst = zip(actual, expected).map { abs(Double($0) - $1) }.max() ?? 0
+                XCTAssertLessThan(worst / scale, 1e-5, "case \(index) \(c): \(what) differs by \(worst)")
+            }
+            assertClose(y.storage, expectedY, "forward")
+            assertClose(Array(gradients[..<biasAt]), expectedWeightGrad, "weight gradient")
+            assertClose(Array(gradients[biasAt...]), expectedBiasGrad, "bias gradient")
+            assertClose(dx.storage, expectedDx, "input gradient")
+        }
+    }
+
+    /// Backward adds to the gradients already there (micro-batches, accumulation).
+    func testWeightGradientAccumulates() throws {
+        let model = try Sequential([Conv2d("conv", inChannels: 2, outChannels: 10, kernel: 3, padding: 1)],
+                                   inputShape: [2, 5, 5], seed: 3)
+        var g = SeededGenerator(seed: 4)
+        let x = Tensor(shape: [2, 2, 5, 5], storage: (0..<100).map { _ in g.nextFloat(bound: 1) })
+        let (y, tape) = model.forward(x, training: true)
+        let w = Tensor(shape: y.shape, storage: (0..<y.count).map { _ in g.nextFloat(bound: 1) })
+        model.parameters.zeroGradients()
+        model.backward(w, tape: tape)
+        let once = model.parameters.gradientArray
+        model.backward(w, tape: tape)
+        for (twice, single) in zip(model.parameters.gradientArray, once) {
+            XCTAssertEqual(twice, 2 * single, accuracy: 1e-5 * max(1, abs(single)))
+        }
+    }
+}
