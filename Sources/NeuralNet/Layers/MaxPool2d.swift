@@ -89,13 +89,17 @@ public final class MaxPool2d: Layer {
     @inline(__always)
     static func pool2x2Row(_ x: UnsafePointer<Float>, rowStart: Int, width w: Int, count: Int,
                            values: UnsafeMutablePointer<Float>, winners: UnsafeMutablePointer<Int32>) {
+        /// Values and indices selected together, so no load waits on a comparison:
+        /// selecting only the index and loading its value compiled to branches.
         func scalar(_ k: Int) {
-            let a = rowStart + 2 * k, b = a + 1, c = a + w, d = c + 1
-            let ab = x[b] > x[a] ? b : a
-            let cd = x[d] > x[c] ? d : c
-            let best = x[cd] > x[ab] ? cd : ab
-            values[k] = x[best]
-            winners[k] = Int32(best)
+            let a = rowStart + 2 * k, c = a + w
+            let (va, vb, vc, vd) = (x[a], x[a + 1], x[c], x[c + 1])
+            let (bWins, dWins) = (vb > va, vd > vc)
+            let (ab, cd) = (bWins ? vb : va, dWins ? vd : vc)
+            let (abIndex, cdIndex) = (bWins ? a + 1 : a, dWins ? c + 1 : c)
+            let lowerWins = cd > ab
+            values[k] = lowerWins ? cd : ab
+            winners[k] = Int32(truncatingIfNeeded: lowerWins ? cdIndex : abIndex)
         }
         guard count >= 8 else {
             for k in 0..<count { scalar(k) }
