@@ -35,6 +35,7 @@ let package = Package(
         .executable(name: "fed-train", targets: ["fed-train"]),
         .executable(name: "allreduce-bench", targets: ["allreduce-bench"]),
         .executable(name: "p2p-bench", targets: ["p2p-bench"]),
+        .executable(name: "layer-bench", targets: ["layer-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -106,6 +107,8 @@ let package = Package(
         .executableTarget(name: "allreduce-bench", dependencies: ["ChorusCLI"], path: "Benchmarks/allreduce-bench"),
         // Point-to-point latency and bandwidth, reduction and copy rates: the cost model's inputs.
         .executableTarget(name: "p2p-bench", dependencies: ["ChorusCLI"], path: "Benchmarks/p2p-bench"),
+        // One process's training step layer by layer, against the core's sgemm and memcpy rates.
+        .executableTarget(name: "layer-bench", dependencies: ["ChorusCLI"], path: "Benchmarks/layer-bench"),
 
         // Multi-process checks, run under mpirun by `make test` (see Tests/mpi/run.sh).
         .executableTarget(name: "chorus-mpi-tests", dependencies: ["ChorusMPI", "Collectives", "Persistence"],
