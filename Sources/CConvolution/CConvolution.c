@@ -77,20 +77,74 @@ INLINE void pad_image(const chorus_conv_geometry *g, const layout *l, const floa
                    x + b * image + ((size_t)ci * g->height + y) * g->width, (size_t)g->width * sizeof(float));
 }
 
-/// Channel-blocked copy of a [out_channels, count] matrix: packed[cb][n][lane] =
-/// m[cb * 8 + lane][n], lanes past out_channels left as they are (zero).
+/// Channel-blocked copy of a [channels, count] matrix: packed[n][c / 8][c % 8] =
+/// m[c][n], lanes past `channels` left as they are (zero). All blocks of one n are
+/// adjacent, so a pair of blocks is read from one place.
 INLINE void pack_channels(const float *m, int channels, int count, float *packed) {
+    const int blocks = (channels + LANES - 1) / LANES;
     for (int c = 0; c < channels; c++)
         for (int n = 0; n < count; n++)
-            packed[((size_t)(c / LANES) * count + n) * LANES + c % LANES] = m[(size_t)c * count + n];
+            packed[((size_t)n * blocks + c / LANES) * LANES + c % LANES] = m[(size_t)c * count + n];
+}
+
+/// Output channels in block `cb`: 8, or fewer in the last block.
+INLINE int lanes_in(const chorus_conv_geometry *g, int cb) {
+    const int rest = g->out_channels - cb * LANES;
+    return rest < LANES ? rest : LANES;
+}
+
+/// The indices of a register block starting at `first` of `total`: a short last
+/// block repeats its last index in the spare accumulators, which are not stored,
+/// since one accumulator alone would wait on each FMA's latency. Returns how many
+/// are its own.
+INLINE int block_indices(int first, int total, int index[BLOCK]) {
+    const int count = total - first < BLOCK ? total - first : BLOCK;
+    for (int n = 0; n < BLOCK; n++) index[n] = first + (n < count ? n : count - 1);
+    return count;
+}
+
+/// Forward for channel blocks cb..cb+nb-1 (nb = 1 or 2, a constant once inlined) of
+/// one padded image: six pixels at a time, each broadcast pixel feeding nb FMAs.
+/// Two blocks at once (16 output channels) load 8 vectors per 12 FMAs instead of
+/// 14, so the FMA units rather than the loads set the pace.
+INLINE void forward_blocks(const int nb, const chorus_conv_geometry *g, const layout *l, const float *packed,
+                           const int *at, const float *bias, int cb, float *out) {
+    const int taps = l->taps, pixels = g->out_height * g->out_width, row = l->blocks * LANES;
+    v8 start[2];
+    for (int c = 0; c < nb; c++) {
+        start[c] = splat(0);
+        for (int lane = 0; lane < lanes_in(g, cb + c); lane++) start[c][lane] = bias[(cb + c) * LANES + lane];
+    }
+    for (int p0 = 0; p0 < pixels; p0 += BLOCK) {
+        int p[BLOCK];
+        const int count = block_indices(p0, pixels, p);
+        const float *q[BLOCK];
+        for (int n = 0; n < BLOCK; n++) q[n] = l->image + at[p[n]];
+        v8 acc[2][BLOCK];
+        for (int c = 0; c < nb; c++)
+            for (int n = 0; n < BLOCK; n++) acc[c][n] = start[c];
+        for (int t = 0; t < taps; t++) {
+            const float *w = packed + (size_t)t * row + cb * LANES;
+            const int o = l->offset[t];
+            v8 wv[2];
+            for (int c = 0; c < nb; c++) wv[c] = load8(w + c * LANES);
+            for (int n = 0; n < BLOCK; n++) {
+                const v8 xv = splat(q[n][o]);
+                for (int c = 0; c < nb; c++) acc[c][n] += xv * wv[c];
+            }
+        }
+        for (int c = 0; c < nb; c++)
+            for (int lane = 0; lane < lanes_in(g, cb + c); lane++)
+                for (int n = 0; n < count; n++) out[(size_t)((cb + c) * LANES + lane) * pixels + p0 + n] = acc[c][n][lane];
+    }
 }
 
 INLINE void forward_body(const chorus_conv_geometry *g, const float *x, const float *weight,
                          const float *bias, float *y) {
     layout l = make_layout(g);
-    const int taps = l.taps, s = g->stride, ow = g->out_width, pixels = g->out_height * ow;
-    float *packed = zeroed((size_t)l.blocks * taps * LANES, sizeof(float));
-    pack_channels(weight, g->out_channels, taps, packed);
+    const int s = g->stride, ow = g->out_width, pixels = g->out_height * ow;
+    float *packed = zeroed((size_t)l.taps * l.blocks * LANES, sizeof(float));
+    pack_channels(weight, g->out_channels, l.taps, packed);
     // at[p]: where output pixel p's window starts in the padded image. Blocks of six
     // consecutive pixels run across row ends, so rows of any width fill the blocks.
     int *at = zeroed((size_t)pixels, sizeof(int));
@@ -98,93 +152,71 @@ INLINE void forward_body(const chorus_conv_geometry *g, const float *x, const fl
         for (int ox = 0; ox < ow; ox++) at[oy * ow + ox] = oy * s * l.padded_width + ox * s;
     for (int b = 0; b < g->batch; b++) {
         pad_image(g, &l, x, b);
-        for (int cb = 0; cb < l.blocks; cb++) {
-            const float *w = packed + (size_t)cb * taps * LANES;
-            const int lanes = g->out_channels - cb * LANES < LANES ? g->out_channels - cb * LANES : LANES;
-            v8 start = splat(0);
-            for (int lane = 0; lane < lanes; lane++) start[lane] = bias[cb * LANES + lane];
-            float *out = y + ((size_t)b * g->out_channels + cb * LANES) * pixels;
-            for (int p0 = 0; p0 < pixels; p0 += BLOCK) {
-                // A short last block repeats its last pixel in the spare accumulators
-                // and stores only its own: one accumulator alone would wait on each
-                // FMA's latency.
-                const int count = pixels - p0 < BLOCK ? pixels - p0 : BLOCK;
-                int p[BLOCK];
-                for (int n = 0; n < BLOCK; n++) p[n] = p0 + (n < count ? n : count - 1);
-                const float *q0 = l.image + at[p[0]], *q1 = l.image + at[p[1]], *q2 = l.image + at[p[2]],
-                            *q3 = l.image + at[p[3]], *q4 = l.image + at[p[4]], *q5 = l.image + at[p[5]];
-                v8 a0 = start, a1 = start, a2 = start, a3 = start, a4 = start, a5 = start;
-                for (int t = 0; t < taps; t++) {
-                    const v8 wv = load8(w + t * LANES);
-                    const int o = l.offset[t];
-                    a0 += splat(q0[o]) * wv;
-                    a1 += splat(q1[o]) * wv;
-                    a2 += splat(q2[o]) * wv;
-                    a3 += splat(q3[o]) * wv;
-                    a4 += splat(q4[o]) * wv;
-                    a5 += splat(q5[o]) * wv;
-                }
-                const v8 a[BLOCK] = {a0, a1, a2, a3, a4, a5};
-                for (int lane = 0; lane < lanes; lane++)
-                    for (int n = 0; n < count; n++) out[(size_t)lane * pixels + p0 + n] = a[n][lane];
-            }
-        }
+        float *out = y + (size_t)b * g->out_channels * pixels;
+        int cb = 0;
+        for (; cb + 2 <= l.blocks; cb += 2) forward_blocks(2, g, &l, packed, at, bias, cb, out);
+        if (cb < l.blocks) forward_blocks(1, g, &l, packed, at, bias, cb, out);
     }
     free(at);
     free(packed);
     free_layout(&l);
 }
 
+/// Weight gradient of channel blocks cb..cb+nb-1 for one padded image, six taps at
+/// a time, over every output pixel; `grad` and `dyt` are channel-blocked like the
+/// packed weights of forward.
+INLINE void weight_gradient_blocks(const int nb, const chorus_conv_geometry *g, const layout *l,
+                                   const float *dyt, int cb, float *grad) {
+    const int taps = l->taps, s = g->stride, ow = g->out_width, row = l->blocks * LANES;
+    for (int t0 = 0; t0 < taps; t0 += BLOCK) {
+        int t[BLOCK], o[BLOCK];
+        const int count = block_indices(t0, taps, t);
+        for (int n = 0; n < BLOCK; n++) o[n] = l->offset[t[n]];
+        v8 acc[2][BLOCK];
+        for (int c = 0; c < nb; c++)
+            for (int n = 0; n < BLOCK; n++) acc[c][n] = load8(grad + (size_t)t[n] * row + (cb + c) * LANES);
+        for (int oy = 0; oy < g->out_height; oy++) {
+            const float *image_row = l->image + oy * s * l->padded_width;
+            const float *d = dyt + (size_t)oy * ow * row + cb * LANES;
+            for (int ox = 0; ox < ow; ox++) {
+                const float *q = image_row + ox * s;
+                v8 dv[2];
+                for (int c = 0; c < nb; c++) dv[c] = load8(d + (size_t)ox * row + c * LANES);
+                for (int n = 0; n < BLOCK; n++) {
+                    const v8 xv = splat(q[o[n]]);
+                    for (int c = 0; c < nb; c++) acc[c][n] += xv * dv[c];
+                }
+            }
+        }
+        for (int c = 0; c < nb; c++)
+            for (int n = 0; n < count; n++) store8(grad + (size_t)t[n] * row + (cb + c) * LANES, acc[c][n]);
+    }
+}
+
 INLINE void weight_gradient_body(const chorus_conv_geometry *g, const float *x, const float *dy,
                                  float *weight_grad, float *bias_grad) {
     layout l = make_layout(g);
-    const int taps = l.taps, s = g->stride, ow = g->out_width, pixels = g->out_height * ow;
+    const int taps = l.taps, pixels = g->out_height * g->out_width, row = l.blocks * LANES;
     // Sums over the batch, channel-blocked like the packed weights of forward.
-    float *grad = zeroed((size_t)l.blocks * taps * LANES, sizeof(float));
-    float *bias_sum = zeroed((size_t)l.blocks * LANES, sizeof(float));
-    // One image's output gradient, channel-blocked: dyt[cb][p][lane].
-    float *dyt = zeroed((size_t)l.blocks * pixels * LANES, sizeof(float));
+    float *grad = zeroed((size_t)taps * row, sizeof(float));
+    float *bias_sum = zeroed((size_t)row, sizeof(float));
+    // One image's output gradient, channel-blocked: dyt[p][cb][lane].
+    float *dyt = zeroed((size_t)pixels * row, sizeof(float));
     for (int b = 0; b < g->batch; b++) {
         pad_image(g, &l, x, b);
         pack_channels(dy + (size_t)b * g->out_channels * pixels, g->out_channels, pixels, dyt);
-        for (int cb = 0; cb < l.blocks; cb++) {
-            const float *d = dyt + (size_t)cb * pixels * LANES;
-            float *w = grad + (size_t)cb * taps * LANES;
-            for (int t0 = 0; t0 < taps; t0 += BLOCK) {
-                // A short last block repeats its last tap in the spare accumulators and
-                // stores only its own: one accumulator alone would wait on each FMA's latency.
-                const int count = taps - t0 < BLOCK ? taps - t0 : BLOCK;
-                int t[BLOCK];
-                for (int n = 0; n < BLOCK; n++) t[n] = t0 + (n < count ? n : count - 1);
-                v8 a0 = load8(w + t[0] * LANES), a1 = load8(w + t[1] * LANES), a2 = load8(w + t[2] * LANES),
-                   a3 = load8(w + t[3] * LANES), a4 = load8(w + t[4] * LANES), a5 = load8(w + t[5] * LANES);
-                const int o0 = l.offset[t[0]], o1 = l.offset[t[1]], o2 = l.offset[t[2]],
-                          o3 = l.offset[t[3]], o4 = l.offset[t[4]], o5 = l.offset[t[5]];
-                for (int oy = 0; oy < g->out_height; oy++) {
-                    const float *row = l.image + oy * s * l.padded_width;
-                    const float *drow = d + (size_t)oy * ow * LANES;
-                    for (int ox = 0; ox < ow; ox++) {
-                        const float *q = row + ox * s;
-                        const v8 dv = load8(drow + ox * LANES);
-                        a0 += splat(q[o0]) * dv;
-                        a1 += splat(q[o1]) * dv;
-                        a2 += splat(q[o2]) * dv;
-                        a3 += splat(q[o3]) * dv;
-                        a4 += splat(q[o4]) * dv;
-                        a5 += splat(q[o5]) * dv;
-                    }
-                }
-                const v8 a[BLOCK] = {a0, a1, a2, a3, a4, a5};
-                for (int n = 0; n < count; n++) store8(w + t[n] * LANES, a[n]);
-            }
-            v8 sum = load8(bias_sum + cb * LANES);
-            for (int p = 0; p < pixels; p++) sum += load8(d + (size_t)p * LANES);
-            store8(bias_sum + cb * LANES, sum);
+        int cb = 0;
+        for (; cb + 2 <= l.blocks; cb += 2) weight_gradient_blocks(2, g, &l, dyt, cb, grad);
+        if (cb < l.blocks) weight_gradient_blocks(1, g, &l, dyt, cb, grad);
+        for (int c = 0; c < l.blocks; c++) {
+            v8 sum = load8(bias_sum + c * LANES);
+            for (int p = 0; p < pixels; p++) sum += load8(dyt + (size_t)p * row + c * LANES);
+            store8(bias_sum + c * LANES, sum);
         }
     }
     for (int co = 0; co < g->out_channels; co++) {
-        const float *blocked = grad + (size_t)(co / LANES) * taps * LANES + co % LANES;
-        for (int t = 0; t < taps; t++) weight_grad[(size_t)co * taps + t] += blocked[t * LANES];
+        const float *blocked = grad + (size_t)(co / LANES) * LANES + co % LANES;
+        for (int t = 0; t < taps; t++) weight_grad[(size_t)co * taps + t] += blocked[(size_t)t * row];
         bias_grad[co] += bias_sum[co];
     }
     free(dyt);
