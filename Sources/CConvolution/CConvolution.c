@@ -1,11 +1,19 @@
 // Direct 2-D convolution for the small kernels of CPU models like LeNet.
 //
-// Both kernels keep eight output channels in one vector register and a block of six
-// output pixels (forward) or six kernel taps (weight gradient) in six accumulators,
-// so every weight or gradient vector loaded feeds six fused multiply-adds and the
-// image is read where it lies: there is no im2col matrix to write and read back, and
-// no GEMM packing of it. Per image, forward costs Cout/8 x P x taps vector FMAs
-// (P output pixels, taps = Cin x k x k), as does the weight gradient.
+// Two layouts of the work, both reading the image where it lies (a zero-padded
+// copy): there is no im2col matrix to write and read back, and no GEMM packing of it.
+//
+// - Channel lanes (the general case): eight output channels in one vector register,
+//   a block of six output pixels (forward) or six kernel taps (weight gradient) in
+//   six accumulators, one or two channel blocks per pass, so every weight or
+//   gradient vector loaded feeds six or twelve fused multiply-adds. Per image,
+//   forward costs ceil(Cout/8) x P x taps vector FMAs (P output pixels,
+//   taps = Cin x k x k), as does the weight gradient.
+// - Pixel lanes (stride 1, at most six output channels, rows of at least 16 output
+//   pixels, like LeNet's first layer): sixteen consecutive pixels of a row in two
+//   registers and six channels, twelve accumulators. With six channels, channel
+//   lanes would leave a quarter of every vector empty and spend as long storing its
+//   results as computing them.
 //
 // The same source is compiled twice: for AVX2 with FMA (chosen at run time when the
 // CPU has both) and for the baseline instruction set. The two differ in rounding
@@ -26,6 +34,7 @@ typedef float v8 __attribute__((vector_size(32)));
 enum {
     LANES = 8,   // output channels per vector
     BLOCK = 6,   // accumulators per register block: 6 + the loaded vector + a broadcast fit 16 registers
+    GROUP = 6,   // output channels of a pixel-lane block: 6 x 2 vectors + 2 loaded + 1 broadcast fit 16
 };
 
 #define INLINE static inline __attribute__((always_inline))
@@ -59,7 +68,9 @@ static layout make_layout(const chorus_conv_geometry *g) {
     for (int ci = 0; ci < g->in_channels; ci++)
         for (int i = 0; i < k; i++)
             for (int j = 0; j < k; j++) l.offset[(ci * k + i) * k + j] = ci * l.plane + i * l.padded_width + j;
-    l.image = zeroed((size_t)g->in_channels * l.plane, sizeof(float));
+    // A vector's worth of slack after the image: pixel lanes read whole vectors past
+    // the end of a row, into values their zero gradients cancel.
+    l.image = zeroed((size_t)g->in_channels * l.plane + LANES, sizeof(float));
     return l;
 }
 
@@ -225,6 +236,139 @@ INLINE void weight_gradient_body(const chorus_conv_geometry *g, const float *x, 
     free_layout(&l);
 }
 
+// ---- pixel lanes ---------------------------------------------------------------
+
+/// Whether `g` takes the pixel-lane kernels (see the top of this file).
+INLINE int uses_pixel_lanes(const chorus_conv_geometry *g) {
+    return g->stride == 1 && g->out_channels <= GROUP && g->out_width >= 2 * LANES;
+}
+
+/// The weights as wg[tap][GROUP], channels past out_channels zero.
+INLINE float *grouped_weights(const chorus_conv_geometry *g, int taps, const float *weight) {
+    float *wg = zeroed((size_t)taps * GROUP, sizeof(float));
+    for (int co = 0; co < g->out_channels; co++)
+        for (int t = 0; t < taps; t++) wg[(size_t)t * GROUP + co] = weight[(size_t)co * taps + t];
+    return wg;
+}
+
+INLINE void forward_pixel_lanes(const chorus_conv_geometry *g, const float *x, const float *weight,
+                                const float *bias, float *y) {
+    layout l = make_layout(g);
+    const int taps = l.taps, ow = g->out_width, pixels = g->out_height * ow;
+    float *wg = grouped_weights(g, taps, weight);
+    float start[GROUP] = {0};
+    for (int co = 0; co < g->out_channels; co++) start[co] = bias[co];
+    for (int b = 0; b < g->batch; b++) {
+        pad_image(g, &l, x, b);
+        float *out = y + (size_t)b * g->out_channels * pixels;
+        for (int oy = 0; oy < g->out_height; oy++) {
+            for (int ox0 = 0; ox0 < ow; ox0 += 2 * LANES) {
+                // A row's last block ends at the row's end, overlapping the one
+                // before: recomputed pixels get the same values.
+                const int first = ox0 + 2 * LANES <= ow ? ox0 : ow - 2 * LANES;
+                const float *base = l.image + oy * l.padded_width + first;
+                v8 acc[GROUP][2];
+                for (int c = 0; c < GROUP; c++) acc[c][0] = acc[c][1] = splat(start[c]);
+                for (int t = 0; t < taps; t++) {
+                    const float *q = base + l.offset[t], *w = wg + (size_t)t * GROUP;
+                    const v8 x0 = load8(q), x1 = load8(q + LANES);
+                    for (int c = 0; c < GROUP; c++) {
+                        const v8 wv = splat(w[c]);
+                        acc[c][0] += wv * x0;
+                        acc[c][1] += wv * x1;
+                    }
+                }
+                for (int c = 0; c < g->out_channels; c++) {
+                    float *row = out + (size_t)c * pixels + oy * ow + first;
+                    store8(row, acc[c][0]);
+                    store8(row + LANES, acc[c][1]);
+                }
+            }
+        }
+    }
+    free(wg);
+    free_layout(&l);
+}
+
+INLINE float sum_lanes(v8 v) {
+    float sum = 0;
+    for (int lane = 0; lane < LANES; lane++) sum += v[lane];
+    return sum;
+}
+
+INLINE void weight_gradient_pixel_lanes(const chorus_conv_geometry *g, const float *x, const float *dy,
+                                        float *weight_grad, float *bias_grad) {
+    layout l = make_layout(g);
+    const int taps = l.taps, ow = g->out_width, pixels = g->out_height * ow;
+    // One image's output gradient in rows padded to whole vectors with zeros, and
+    // GROUP channels (zero past out_channels): the padding multiplies whatever the
+    // vectors read past a row's end by zero.
+    const int vectors = (ow + LANES - 1) / LANES, padded_row = vectors * LANES;
+    float *dyp = zeroed((size_t)GROUP * g->out_height * padded_row, sizeof(float));
+    // Per (tap, channel), a vector of partial sums over the batch, added across its
+    // lanes at the end.
+    float *partial = zeroed((size_t)taps * GROUP * LANES, sizeof(float));
+    v8 bias_partial[GROUP];
+    for (int c = 0; c < GROUP; c++) bias_partial[c] = splat(0);
+    for (int b = 0; b < g->batch; b++) {
+        pad_image(g, &l, x, b);
+        for (int c = 0; c < g->out_channels; c++)
+            for (int oy = 0; oy < g->out_height; oy++)
+                memcpy(dyp + ((size_t)c * g->out_height + oy) * padded_row,
+                       dy + ((size_t)b * g->out_channels + c) * pixels + oy * ow, (size_t)ow * sizeof(float));
+        for (int t0 = 0; t0 < taps; t0 += 2) {
+            // Two taps at a time; an odd last tap repeats itself and is stored once.
+            const int t1 = t0 + 1 < taps ? t0 + 1 : t0;
+            const int o0 = l.offset[t0], o1 = l.offset[t1];
+            v8 acc[GROUP][2];
+            for (int c = 0; c < GROUP; c++) {
+                acc[c][0] = load8(partial + ((size_t)t0 * GROUP + c) * LANES);
+                acc[c][1] = load8(partial + ((size_t)t1 * GROUP + c) * LANES);
+            }
+            for (int oy = 0; oy < g->out_height; oy++) {
+                const float *image_row = l.image + oy * l.padded_width;
+                for (int v = 0; v < vectors; v++) {
+                    const v8 x0 = load8(image_row + v * LANES + o0), x1 = load8(image_row + v * LANES + o1);
+                    const float *d = dyp + (size_t)oy * padded_row + v * LANES;
+                    for (int c = 0; c < GROUP; c++) {
+                        const v8 dv = load8(d + (size_t)c * g->out_height * padded_row);
+                        acc[c][0] += dv * x0;
+                        acc[c][1] += dv * x1;
+                    }
+                }
+            }
+            for (int c = 0; c < GROUP; c++) {
+                store8(partial + ((size_t)t0 * GROUP + c) * LANES, acc[c][0]);
+                if (t1 != t0) store8(partial + ((size_t)t1 * GROUP + c) * LANES, acc[c][1]);
+            }
+        }
+        for (int c = 0; c < g->out_channels; c++)
+            for (int i = 0; i < g->out_height * padded_row; i += LANES)
+                bias_partial[c] += load8(dyp + (size_t)c * g->out_height * padded_row + i);
+    }
+    for (int co = 0; co < g->out_channels; co++) {
+        for (int t = 0; t < taps; t++)
+            weight_grad[(size_t)co * taps + t] += sum_lanes(load8(partial + ((size_t)t * GROUP + co) * LANES));
+        bias_grad[co] += sum_lanes(bias_partial[co]);
+    }
+    free(partial);
+    free(dyp);
+    free_layout(&l);
+}
+
+// ---- entry points ----------------------------------------------------------------
+
+INLINE void forward_any(const chorus_conv_geometry *g, const float *x, const float *weight, const float *bias, float *y) {
+    if (uses_pixel_lanes(g)) forward_pixel_lanes(g, x, weight, bias, y);
+    else forward_body(g, x, weight, bias, y);
+}
+
+INLINE void weight_gradient_any(const chorus_conv_geometry *g, const float *x, const float *dy,
+                                float *weight_grad, float *bias_grad) {
+    if (uses_pixel_lanes(g)) weight_gradient_pixel_lanes(g, x, dy, weight_grad, bias_grad);
+    else weight_gradient_body(g, x, dy, weight_grad, bias_grad);
+}
+
 #if defined(__x86_64__)
 #define AVX2_FMA __attribute__((target("avx2,fma")))
 
@@ -236,12 +380,12 @@ static int has_avx2_fma(void) {
 
 AVX2_FMA static void forward_avx2(const chorus_conv_geometry *g, const float *x, const float *weight,
                                   const float *bias, float *y) {
-    forward_body(g, x, weight, bias, y);
+    forward_any(g, x, weight, bias, y);
 }
 
 AVX2_FMA static void weight_gradient_avx2(const chorus_conv_geometry *g, const float *x, const float *dy,
                                           float *weight_grad, float *bias_grad) {
-    weight_gradient_body(g, x, dy, weight_grad, bias_grad);
+    weight_gradient_any(g, x, dy, weight_grad, bias_grad);
 }
 #endif
 
@@ -261,7 +405,7 @@ void chorus_conv2d_forward(const chorus_conv_geometry *g, const float *x, const 
         return;
     }
 #endif
-    forward_body(g, x, weight, bias, y);
+    forward_any(g, x, weight, bias, y);
 }
 
 void chorus_conv2d_weight_gradient(const chorus_conv_geometry *g, const float *x, const float *dy,
@@ -272,5 +416,5 @@ void chorus_conv2d_weight_gradient(const chorus_conv_geometry *g, const float *x
         return;
     }
 #endif
-    weight_gradient_body(g, x, dy, weight_grad, bias_grad);
+    weight_gradient_any(g, x, dy, weight_grad, bias_grad);
 }

@@ -21,6 +21,11 @@ final class ConvolutionTests: XCTestCase {
         Case(batch: 2, inChannels: 1, height: 5, width: 6, outChannels: 8, kernel: 1, stride: 1, padding: 0),  // 1 tap
         Case(batch: 2, inChannels: 1, height: 6, width: 5, outChannels: 1, kernel: 2, stride: 3, padding: 2),
         Case(batch: 1, inChannels: 4, height: 1, width: 1, outChannels: 3, kernel: 3, stride: 1, padding: 1),  // 1 pixel
+        // Pixel lanes: stride 1, at most 6 channels, rows of 16 or more (overlapping
+        // last blocks, an odd number of taps).
+        Case(batch: 2, inChannels: 2, height: 6, width: 21, outChannels: 5, kernel: 3, stride: 1, padding: 1),
+        Case(batch: 1, inChannels: 1, height: 4, width: 18, outChannels: 1, kernel: 3, stride: 1, padding: 0),
+        Case(batch: 2, inChannels: 3, height: 5, width: 40, outChannels: 6, kernel: 2, stride: 1, padding: 0),
     ]
 
     func testForwardAndGradientsMatchTheDefinition() throws {
