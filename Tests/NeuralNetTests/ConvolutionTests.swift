@@ -114,3 +114,24 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 }
+
+/// LeNet pools before its ReLUs (ModelZoo): the same outputs and gradients, bit for
+/// bit, as the textbook order, including windows whose values are all negative or
+/// tied at zero.
+final class PoolingBeforeReLUTests: XCTestCase {
+    func testSwappingReLUAndMaxPoolChangesNoBit() throws {
+        var g = SeededGenerator(seed: 9)
+        // Values on a coarse grid around zero, so ties and all-negative windows occur.
+        let x = Tensor(shape: [3, 2, 8, 8], storage: (0..<384).map { _ in Float(Int(g.nextFloat(bound: 1) * 4)) / 4 })
+        let textbook = try Sequential([ReLU("relu"), MaxPool2d("pool", kernel: 2)], inputShape: [2, 8, 8], seed: 1)
+        let swapped = try Sequential([MaxPool2d("pool", kernel: 2), ReLU("relu")], inputShape: [2, 8, 8], seed: 1)
+        let (y1, tape1) = textbook.forward(x, training: true)
+        let (y2, tape2) = swapped.forward(x, training: true)
+        XCTAssertEqual(y1.storage, y2.storage)
+        XCTAssertTrue(y1.storage.contains(0) && x.storage.contains { $0 < 0 }, "the input exercises the ReLU's kink")
+        let dy = Tensor(shape: y1.shape, storage: (0..<y1.count).map { _ in g.nextFloat(bound: 1) })
+        let dx1 = try XCTUnwrap(textbook.backward(dy, tape: tape1, needInputGradient: true))
+        let dx2 = try XCTUnwrap(swapped.backward(dy, tape: tape2, needInputGradient: true))
+        XCTAssertEqual(dx1.storage, dx2.storage)
+    }
+}
