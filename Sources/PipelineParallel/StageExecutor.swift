@@ -42,8 +42,9 @@ final class StageExecutor {
     struct StepResult {
         /// This stage's share of the batch loss (non-zero on the last stage only).
         var loss = 0.0
-        /// Seconds spent computing (forward and backward), the rest of the step is idle.
-        var busySeconds = 0.0
+        /// Seconds spent in forwards and in backwards; the rest of the step is idle.
+        var forwardSeconds = 0.0, backwardSeconds = 0.0
+        var busySeconds: Double { forwardSeconds + backwardSeconds }
     }
 
     func runStep(images: Tensor, labels: [Int32], step: Int) -> StepResult {
@@ -104,7 +105,7 @@ final class StageExecutor {
                 heldBytes += saved.reduce(0) { $0 + $1.byteCount }
                 peakStoredMicrobatches = max(peakStoredMicrobatches, held)
                 peakStoredBytes = max(peakStoredBytes, heldBytes)
-                result.busySeconds += MonotonicClock.seconds() - start
+                result.forwardSeconds += MonotonicClock.seconds() - start
                 trace?.span("F\(i)", category: "forward", since: start)
             case .backward(let i):
                 let start = MonotonicClock.seconds()
@@ -113,7 +114,7 @@ final class StageExecutor {
                 if !first { inputGradients[i] = gradient }
                 held -= 1
                 heldBytes -= saved.reduce(0) { $0 + $1.byteCount }
-                result.busySeconds += MonotonicClock.seconds() - start
+                result.backwardSeconds += MonotonicClock.seconds() - start
                 trace?.span("B\(i)", category: "backward", since: start)
             case .sendActivation(let i):
                 sends.append(pipeline.startSend(MessageBuffer(outputs.removeValue(forKey: i)!.storage), to: stage + 1, tag: 2 * i))

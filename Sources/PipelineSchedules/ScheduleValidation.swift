@@ -59,11 +59,40 @@ extension PipelineSchedule {
     /// was sent. Returns each stage's compute slots; throws if some stage waits for
     /// a message that never comes (deadlock).
     public func simulate(forwardCost: Int = 1, backwardCost: Int = 1) throws -> [[Slot]] {
-        enum Channel: Hashable { case activation(to: Int, Int), gradient(to: Int, Int) }
-        var sentAt: [Channel: Int] = [:]
+        try place { _, action in action.isForward ? forwardCost : backwardCost }
+            .map { $0.map { Slot(action: $0.action, start: $0.start, duration: $0.duration) } }
+    }
+
+    /// How long the schedule takes when stage s's forward of a micro-batch takes
+    /// `forward[s]` and its backward `backward[s]` (any unit), with free
+    /// communication: the pipeline's time with no overhead, for stages as unequal as
+    /// they are.
+    public func makespan(forward: [Double], backward: [Double]) throws -> Double {
+        precondition(forward.count == stages && backward.count == stages, "one forward and one backward time per stage")
+        let slots = try place { s, action in action.isForward ? forward[s] : backward[s] }
+        return slots.flatMap { $0 }.map { $0.start + $0.duration }.max() ?? 0
+    }
+
+    /// The idle fraction of the schedule for those stage times (see `makespan`):
+    /// 1 − M·Σ(forward + backward) / (S · makespan). For equal stages and equal
+    /// forward and backward times it is `theoreticalBubble`; for unequal stages the
+    /// fastest ones wait on the slowest however well the schedule interleaves.
+    public func bubble(forward: [Double], backward: [Double]) throws -> Double {
+        let span = try makespan(forward: forward, backward: backward)
+        let work = Double(microbatches) * zip(forward, backward).reduce(0) { $0 + $1.0 + $1.1 }
+        return span > 0 ? 1 - work / (Double(stages) * span) : 0
+    }
+
+    /// A message in flight: to which stage, for which micro-batch.
+    private enum Channel: Hashable { case activation(to: Int, Int), gradient(to: Int, Int) }
+
+    /// The simulation behind `simulate` and `makespan`, for any cost per stage and action.
+    private func place<Time: Numeric & Comparable>(cost: (Int, PipelineAction) -> Time) throws
+        -> [[(action: PipelineAction, start: Time, duration: Time)]] {
+        var sentAt: [Channel: Time] = [:]
         var next = [Int](repeating: 0, count: stages)
-        var clock = [Int](repeating: 0, count: stages)
-        var slots = [[Slot]](repeating: [], count: stages)
+        var clock = [Time](repeating: .zero, count: stages)
+        var slots = [[(action: PipelineAction, start: Time, duration: Time)]](repeating: [], count: stages)
         while next.enumerated().contains(where: { $0.element < actions[$0.offset].count }) {
             var progressed = false
             for s in 0..<stages {
@@ -79,9 +108,9 @@ extension PipelineSchedule {
                     case .sendGradient(let i):
                         sentAt[.gradient(to: s - 1, i)] = clock[s]
                     case .forward, .backward:
-                        let cost = action.isForward ? forwardCost : backwardCost
-                        slots[s].append(Slot(action: action, start: clock[s], duration: cost))
-                        clock[s] += cost
+                        let duration = cost(s, action)
+                        slots[s].append((action, clock[s], duration))
+                        clock[s] += duration
                     }
                     if case .receiveActivation = action, sentAt[.activation(to: s, action.microbatch)] == nil { break }
                     if case .receiveGradient = action, sentAt[.gradient(to: s, action.microbatch)] == nil { break }

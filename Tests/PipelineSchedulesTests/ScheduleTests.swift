@@ -57,6 +57,32 @@ final class ScheduleTests: XCTestCase {
         XCTAssertTrue(grid.contains("stage 0 | F0 F1  .  . B0 B1"), grid)
         XCTAssertTrue(grid.contains("stage 1 |  . F0 F1 B0 B1  ."), grid)
     }
+
+    /// With every stage's forward and backward taking the same time, the simulated
+    /// idle fraction is the formula's.
+    func testEqualStagesGiveTheFormula() throws {
+        for kind in ScheduleKind.allCases {
+            for stages in 1...4 {
+                for microbatches in 1...8 {
+                    let schedule = PipelineSchedule(kind, stages: stages, microbatches: microbatches)
+                    let ones = [Double](repeating: 1, count: stages)
+                    XCTAssertEqual(try schedule.bubble(forward: ones, backward: ones), schedule.theoreticalBubble, accuracy: 1e-12,
+                                   "\(kind) S \(stages) M \(microbatches)")
+                }
+            }
+        }
+    }
+
+    /// Unequal stages, worked by hand: GPipe, S = 2, M = 2, stage 1 twice as slow.
+    /// Stage 0 runs F0 [0,1] F1 [1,2]; stage 1 F0 [1,3] F1 [3,5] B0 [5,7] B1 [7,9];
+    /// stage 0 then B0 [7,8] B1 [9,10]. Work 12 of 2 x 10: idle 0.4, where the
+    /// formula says 1/3.
+    func testUnequalStagesWaitOnTheSlowest() throws {
+        let schedule = PipelineSchedule(.gpipe, stages: 2, microbatches: 2)
+        XCTAssertEqual(try schedule.makespan(forward: [1, 2], backward: [1, 2]), 10)
+        XCTAssertEqual(try schedule.bubble(forward: [1, 2], backward: [1, 2]), 0.4, accuracy: 1e-12)
+        XCTAssertEqual(schedule.theoreticalBubble, 1.0 / 3, accuracy: 1e-12)
+    }
 }
 
 final class StagePartitionTests: XCTestCase {

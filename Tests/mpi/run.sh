@@ -174,7 +174,7 @@ run "hybrid 2 x 3 equals the unsplit model on the global batch of 24" 60 \
   $MPIRUN -n 1 "$BIN/chorus-mpi-tests" compare-models "$WORK/pipe-ref.safetensors" "$WORK/hybrid.safetensors" 1e-4
 run "pipeline metrics: stages, bubble, stored activations" 30 $MPIRUN -n 1 "$BIN/chorus-mpi-tests" check-metrics "$WORK/pipe.json" \
   stages=3 microbatches=4 schedule=1f1b replicas=2 samples_per_sec test_accuracy bubble_fraction_measured \
-  bubble_fraction_theory peak_stored_activations peak_stored_activation_bytes
+  bubble_fraction_theory bubble_fraction_stage_times peak_stored_activations peak_stored_activation_bytes
 run "pipeline trace: forward and backward spans on all 6 ranks" 30 \
   $MPIRUN -n 1 "$BIN/chorus-mpi-tests" check-trace "$WORK/pipe-trace.json" 6 pipeline
 run "hybrid 2 x 2, uncompressed" 120 $MPIRUN -n 4 "$BIN/pipe-train" "${pipe[@]}" --stages 2 --microbatches 2 \
