@@ -35,8 +35,11 @@ public struct LabeledImages: Sendable {
             pixels.withUnsafeBufferPointer { src in
                 var o = 0
                 for index in indices {
-                    let base = index * size
-                    for k in 0..<size { out[o + k] = Float(src[base + k]) * (1 / 255) }
+                    // One image through pointers: checked index arithmetic per pixel
+                    // kept this loop from vectorising (3% of a LeNet step).
+                    precondition(index >= 0 && index < count, "image \(index) of \(count)")
+                    let image = src.baseAddress! + index * size, target = out.baseAddress! + o
+                    for k in 0..<size { target[k] = Float(image[k]) * (1 / 255) }
                     o += size
                 }
             }

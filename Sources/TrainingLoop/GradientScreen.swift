@@ -73,8 +73,13 @@ public struct GradientScreen: Sendable {
 func firstNonFiniteGradient(_ parameters: FlatParameters, in range: Range<Int>) -> ParameterSlot? {
     precondition(range.lowerBound >= 0 && range.upperBound <= parameters.count, "gradient range \(range) outside \(parameters.count)")
     let gradients = parameters.gradients
+    // An all-ones exponent is infinity or NaN. Over a base pointer and a count: the
+    // loop over `range` itself did not vectorise (2% of a LeNet step).
     var any: UInt32 = 0
-    for i in range { any |= (gradients[i].bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0 }
+    if let base = gradients.baseAddress {
+        let first = base + range.lowerBound
+        for i in 0..<range.count { any |= (first[i].bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0 }
+    }
     guard any != 0 else { return nil }
     return parameters.slots.first { slot in
         slot.range.overlaps(range) && slot.range.clamped(to: range).contains { !gradients[$0].isFinite }

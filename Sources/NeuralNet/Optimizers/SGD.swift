@@ -78,11 +78,22 @@ public final class SGD: Optimizer {
         }
         let first = velocity.isEmpty
         if first { velocity = [Float](repeating: 0, count: n) }
+        let nesterov = self.nesterov
         velocity.withUnsafeMutableBufferPointer { b in
-            for i in 0..<n {
-                let g = gradients[i] + wd * values[i]
-                b[i] = first ? g : mu * b[i] + g
-                values[i] -= lr * (nesterov ? g + mu * b[i] : b[i])
+            // Called with constants, so each call is a loop without the two tests,
+            // which kept the one loop from vectorising (4% of a LeNet step).
+            @inline(__always) func sweep(first: Bool, nesterov: Bool) {
+                for i in 0..<n {
+                    let g = gradients[i] + wd * values[i]
+                    b[i] = first ? g : mu * b[i] + g
+                    values[i] -= lr * (nesterov ? g + mu * b[i] : b[i])
+                }
+            }
+            switch (first, nesterov) {
+            case (true, true): sweep(first: true, nesterov: true)
+            case (true, false): sweep(first: true, nesterov: false)
+            case (false, true): sweep(first: false, nesterov: true)
+            case (false, false): sweep(first: false, nesterov: false)
             }
         }
     }
