@@ -72,6 +72,7 @@ class Report:
         self.parameter_server = read(os.path.join(results, "parameter-server.csv"))
         self.tune = read(os.path.join(results, "tune.csv"))
         self.federated = read(os.path.join(results, "federated.csv"))
+        self.niid_bench = read(os.path.join(results, "niid-bench.csv"))
         self.partitions = {}
         for name in sorted(os.listdir(results)) if os.path.isdir(results) else []:
             if name.startswith("partition-") and name.endswith(".csv"):
@@ -93,7 +94,7 @@ class Report:
 
     def metadata(self, own=None):
         for rows in ([own] if own else []) + [self.allreduce, self.ddp, self.pipeline, self.p2p, self.compression,
-                                               self.parameter_server, self.tune, self.federated]:
+                                               self.parameter_server, self.tune, self.federated, self.niid_bench]:
             if rows:
                 r = rows[0]
                 # A file can hold rows of several runs (a suite run in parts): name each.
@@ -601,6 +602,34 @@ class Report:
         self.tables.append((f"fed-train: rounds to {float(rows[0]['target_accuracy']) * 100:.0f}% test accuracy ({self.metadata(rows)})",
                             "\n".join(lines)))
 
+    def niid_bench_plot(self):
+        """NIID-Bench's settings (10 clients, E = 10, B = 64, 50 rounds): test accuracy
+        against round, one line per configuration, NIID-Bench's own figure as a dotted
+        line of the same colour. Its rows are written from fed-train's runs by hand:
+        each configuration is 30 million training samples, too long for make bench."""
+        rows = self.niid_bench
+        if not rows:
+            return
+        fig, ax = plt.subplots(figsize=(7.2, 4.6))
+        lines = ["| configuration | Chorus, round 50 | NIID-Bench | difference | binary |", "|---|---|---|---|---|"]
+        for r in rows:
+            points = [tuple(map(float, p.split(":"))) for p in r["curve"].split()]
+            final, paper = float(r["final_accuracy"]) * 100, float(r["paper_accuracy"]) * 100
+            last_round = int(points[-1][0])
+            label = f"{r['configuration']}: {final:.2f}% at round {last_round} (NIID-Bench {paper:.1f}%)"
+            line, = ax.plot([x for x, _ in points], [y * 100 for _, y in points], marker="o", markersize=3, label=label)
+            ax.axhline(paper, color=line.get_color(), linestyle=":", linewidth=1)
+            reached = f"{final:.2f}%" + ("" if last_round == 50 else f" (round {last_round})")
+            lines.append(f"| {r['configuration']} | {reached} | {paper:.1f}% | {final - paper:+.2f} | {r['git_commit']} |")
+        ax.set_xlabel("communication round")
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.suptitle(f"fed-train LeNet-5, NIID-Bench settings: 10 clients all sampled, E = 10, B = 64\n{self.metadata(rows)}",
+                     fontsize=9)
+        self.save(fig, "niid-bench.png")
+        self.tables.append((f"fed-train against NIID-Bench ({self.metadata(rows)})", "\n".join(lines)))
+
     def partition_plot(self):
         """Each scheme's clients as stacked bars of samples per label."""
         if not self.partitions:
@@ -690,7 +719,7 @@ def main():
     args = parser.parse_args()
     report = Report(args.results, args.out)
     if not (report.allreduce or report.ddp or report.pipeline or report.compression or report.parameter_server or report.tune
-            or report.federated or report.partitions):
+            or report.federated or report.niid_bench or report.partitions):
         raise SystemExit(f"no benchmark CSVs in {args.results}: run make bench-quick (or Benchmarks/bench.py) first")
     report.allreduce_plots()
     report.allreduce_table()
@@ -705,6 +734,7 @@ def main():
     report.parameter_server_report()
     report.tune_report()
     report.federated_report()
+    report.niid_bench_plot()
     report.partition_plot()
     markdown = report.markdown()
     with open(os.path.join(args.out, "summary.md"), "w") as f:
