@@ -82,23 +82,23 @@ struct LayerBench: ParsableCommand {
                 total += end - stepStart
             }
         }
-        let perStep = 1e6 / Double(steps)
+        let microsecondsPerStep = 1e6 / Double(steps)
         print("layer-bench: \(description), batch \(batchSize), \(steps) steps after \(warmup), 1 BLAS thread")
         print(pad("layer", -10) + pad("forward(us)", 13) + pad("backward(us)", 14) + pad("share", 8))
         for (index, layer) in model.layers.enumerated() {
             let share = (forward[index] + backward[index]) / total
-            print(pad(layer.name, -10) + pad(decimals(forward[index] * perStep, 1), 13)
-                  + pad(decimals(backward[index] * perStep, 1), 14) + pad(decimals(100 * share, 1) + "%", 8))
+            print(pad(layer.name, -10) + pad(decimals(forward[index] * microsecondsPerStep, 1), 13)
+                  + pad(decimals(backward[index] * microsecondsPerStep, 1), 14) + pad(decimals(100 * share, 1) + "%", 8))
         }
-        print(pad("loss", -10) + pad(decimals(loss * perStep, 1), 13) + pad("", 14) + pad(decimals(100 * loss / total, 1) + "%", 8))
-        print(pad("optimizer", -10) + pad("", 13) + pad(decimals(update * perStep, 1), 14)
+        print(pad("loss", -10) + pad(decimals(loss * microsecondsPerStep, 1), 13) + pad("", 14) + pad(decimals(100 * loss / total, 1) + "%", 8))
+        print(pad("optimizer", -10) + pad("", 13) + pad(decimals(update * microsecondsPerStep, 1), 14)
               + pad(decimals(100 * update / total, 1) + "%", 8))
 
         let samplesPerSecond = Double(steps * batchSize) / total
         let flopsPerSample = trainingFLOPs(model)
         let achieved = flopsPerSample * samplesPerSecond
         let gemm = sgemmRate(gemmSize), copy = memcpyRate(bytes: 64 << 20)
-        print("step: \(decimals(total * perStep, 1)) us, \(decimals(samplesPerSecond, 0)) samples/s, "
+        print("step: \(decimals(total * microsecondsPerStep, 1)) us, \(decimals(samplesPerSecond, 0)) samples/s, "
               + "\(decimals(flopsPerSample / 1e6, 2)) MFLOP per sample: \(decimals(achieved / 1e9, 1)) GFLOP/s")
         print("this core: sgemm \(gemmSize)^3 \(decimals(gemm / 1e9, 1)) GFLOP/s, memcpy 64 MiB \(decimals(copy / 1e9, 1)) GB/s; "
               + "the step runs at \(decimals(100 * achieved / gemm, 0))% of sgemm's rate")

@@ -44,6 +44,11 @@ def read(path):
         return list(csv.DictReader(f))
 
 
+def curve_points(row):
+    """A row's `curve` column, "round:accuracy round:accuracy ...", as (round, accuracy) pairs."""
+    return [tuple(map(float, p.split(":"))) for p in row["curve"].split()]
+
+
 def size_label(n):
     n = int(n)
     for unit, shift in [("GiB", 30), ("MiB", 20), ("KiB", 10)]:
@@ -578,7 +583,7 @@ class Report:
         fig, axes = plt.subplots(1, len(partitions), figsize=(6.4 * len(partitions), 4.6), squeeze=False)
         for ax, partition in zip(axes[0], partitions):
             for r in (r for r in rows if r["partition"] == partition):
-                points = [tuple(map(float, p.split(":"))) for p in r["curve"].split()]
+                points = curve_points(r)
                 ax.plot([x for x, _ in points], [y * 100 for _, y in points], label=config_label(r))
             target = float(rows[0]["target_accuracy"]) * 100
             ax.axhline(target, color="grey", linestyle=":", label=f"target {target:.0f}%")
@@ -611,22 +616,19 @@ class Report:
         if not rows:
             return
         fig, ax = plt.subplots(figsize=(7.2, 4.6))
-        lines = ["| configuration | Chorus, round 50 | NIID-Bench | difference | binary |", "|---|---|---|---|---|"]
+        lines = ["| configuration | Chorus | rounds | NIID-Bench (50 rounds) | difference | binary |", "|---|---|---|---|---|---|"]
         for r in rows:
-            points = [tuple(map(float, p.split(":"))) for p in r["curve"].split()]
+            points = curve_points(r)
             final, paper = float(r["final_accuracy"]) * 100, float(r["paper_accuracy"]) * 100
-            last_round = int(points[-1][0])
-            label = f"{r['configuration']}: {final:.2f}% at round {last_round} (NIID-Bench {paper:.1f}%)"
+            label = f"{r['configuration']}: {final:.2f}% at round {r['rounds']} (NIID-Bench {paper:.1f}%)"
             line, = ax.plot([x for x, _ in points], [y * 100 for _, y in points], marker="o", markersize=3, label=label)
             ax.axhline(paper, color=line.get_color(), linestyle=":", linewidth=1)
-            reached = f"{final:.2f}%" + ("" if last_round == 50 else f" (round {last_round})")
-            lines.append(f"| {r['configuration']} | {reached} | {paper:.1f}% | {final - paper:+.2f} | {r['git_commit']} |")
+            lines.append(f"| {r['configuration']} | {final:.2f}% | {r['rounds']} | {paper:.1f}% | {final - paper:+.2f} | {r['git_commit']} |")
         ax.set_xlabel("communication round")
         ax.set_ylabel("test accuracy (%)")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
-        fig.suptitle(f"fed-train LeNet-5, NIID-Bench settings: 10 clients all sampled, E = 10, B = 64\n{self.metadata(rows)}",
-                     fontsize=9)
+        fig.suptitle(f"fed-train LeNet-5 in NIID-Bench's settings (docs/federated.md)\n{self.metadata(rows)}", fontsize=9)
         self.save(fig, "niid-bench.png")
         self.tables.append((f"fed-train against NIID-Bench ({self.metadata(rows)})", "\n".join(lines)))
 

@@ -10,9 +10,10 @@
 //   forward costs ceil(Cout/8) x P x taps vector FMAs (P output pixels,
 //   taps = Cin x k x k), as does the weight gradient.
 // - Pixel lanes (stride 1, at most six output channels, rows of at least 16 output
-//   pixels, like LeNet's first layer): sixteen consecutive pixels of a row in two
-//   registers and six channels, twelve accumulators. With six channels, channel
-//   lanes would leave a quarter of every vector empty and spend as long storing its
+//   pixels, like LeNet's first layer): consecutive pixels of a row in the lanes, six
+//   channels, twelve accumulators: sixteen pixels in two registers (forward) or
+//   eight pixels for two taps (weight gradient). With six channels, channel lanes
+//   would leave a quarter of every vector empty and spend as long storing its
 //   results as computing them.
 //
 // The same source is compiled twice: for AVX2 with FMA (chosen at run time when the
@@ -68,8 +69,9 @@ static layout make_layout(const chorus_conv_geometry *g) {
     for (int ci = 0; ci < g->in_channels; ci++)
         for (int i = 0; i < k; i++)
             for (int j = 0; j < k; j++) l.offset[(ci * k + i) * k + j] = ci * l.plane + i * l.padded_width + j;
-    // A vector's worth of slack after the image: pixel lanes read whole vectors past
-    // the end of a row, into values their zero gradients cancel.
+    // A vector's worth of slack after the image: the pixel-lane weight gradient reads
+    // whole vectors, up to 7 floats past a row's end (the last row's into the slack);
+    // the output gradient there is zero, so those values add nothing (when finite).
     l.image = zeroed((size_t)g->in_channels * l.plane + LANES, sizeof(float));
     return l;
 }
@@ -372,10 +374,12 @@ INLINE void weight_gradient_any(const chorus_conv_geometry *g, const float *x, c
 #if defined(__x86_64__)
 #define AVX2_FMA __attribute__((target("avx2,fma")))
 
+// Set by tests (chorus_conv2d_use_portable_kernels); atomic, as any thread may read it.
 static int portable_only = 0;
 
 static int has_avx2_fma(void) {
-    return !portable_only && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return !__atomic_load_n(&portable_only, __ATOMIC_RELAXED) && __builtin_cpu_supports("avx2") &&
+           __builtin_cpu_supports("fma");
 }
 
 AVX2_FMA static void forward_avx2(const chorus_conv_geometry *g, const float *x, const float *weight,
@@ -387,14 +391,22 @@ AVX2_FMA static void weight_gradient_avx2(const chorus_conv_geometry *g, const f
                                           float *weight_grad, float *bias_grad) {
     weight_gradient_any(g, x, dy, weight_grad, bias_grad);
 }
+#else
+static int has_avx2_fma(void) { return 0; }
 #endif
 
 void chorus_conv2d_use_portable_kernels(int portable) {
 #if defined(__x86_64__)
-    portable_only = portable;
+    __atomic_store_n(&portable_only, portable, __ATOMIC_RELAXED);
 #else
     (void)portable;
 #endif
+}
+
+const char *chorus_conv2d_kernels(const chorus_conv_geometry *g) {
+    const int avx2 = has_avx2_fma(), pixels = uses_pixel_lanes(g);
+    return avx2 ? (pixels ? "avx2-fma pixel lanes" : "avx2-fma channel lanes")
+                : (pixels ? "portable pixel lanes" : "portable channel lanes");
 }
 
 void chorus_conv2d_forward(const chorus_conv_geometry *g, const float *x, const float *weight,

@@ -244,7 +244,7 @@ public final class PipelineStrategy: TrainingStrategy {
         let busyAll = world.allreduce(busySeconds, op: .sum)
         let wallAll = world.allreduce(stepSeconds, op: .sum)  // each stage added the same per-step maxima
         let bubble = wallAll > 0 ? 1 - busyAll / wallAll : 0
-        let stageTimesBubble = idleFractionForStageTimes()
+        let stageTimesBubble = stageTimesBubble()
         let peaks = pipeline.allgather(Int64(executor.peakStoredMicrobatches)).map(Int.init)
         let peakBytes = pipeline.allgather(Int64(executor.peakStoredBytes)).map(Int.init)
         if let hookContext, let replicaBytes {
@@ -273,11 +273,12 @@ public final class PipelineStrategy: TrainingStrategy {
     /// multiply-adds and 4.6 : 6.0 with backward, whose first layer needs no input
     /// gradient), and then the faster stages wait on the slowest however the schedule
     /// interleaves. Measured minus this is what messages, barriers and bookkeeping cost.
-    private func idleFractionForStageTimes() -> Double {
+    private func stageTimesBubble() -> Double {
         let perMicrobatch = Double(max(1, stepsRun * options.microbatches))
         let forwards = pipeline.allgather(forwardSeconds / perMicrobatch)
         let backwards = pipeline.allgather(backwardSeconds / perMicrobatch)
-        let own = (try? schedule.bubble(forward: forwards, backward: backwards)) ?? .nan
+        // The schedule was validated (simulated) in plan: it cannot deadlock here.
+        let own = try! schedule.bubble(forward: forwards, backward: backwards)
         return world.allreduce(own, op: .sum) / Double(world.size)
     }
 

@@ -26,6 +26,8 @@ final class ConvolutionTests: XCTestCase {
         Case(batch: 2, inChannels: 2, height: 6, width: 21, outChannels: 5, kernel: 3, stride: 1, padding: 1),
         Case(batch: 1, inChannels: 1, height: 4, width: 18, outChannels: 1, kernel: 3, stride: 1, padding: 0),
         Case(batch: 2, inChannels: 3, height: 5, width: 40, outChannels: 6, kernel: 2, stride: 1, padding: 0),
+        // Rows of 25 = 3·8 + 1: the weight gradient's vectors run 7 floats past a row's end.
+        Case(batch: 2, inChannels: 2, height: 4, width: 25, outChannels: 4, kernel: 3, stride: 1, padding: 1),
     ]
 
     func testForwardAndGradientsMatchTheDefinition() throws {
@@ -36,10 +38,27 @@ final class ConvolutionTests: XCTestCase {
     func testPortableKernelsMatchTheDefinition() throws {
         Conv2d.usePortableKernels(true)
         defer { Conv2d.usePortableKernels(false) }
+        XCTAssertTrue(LeNetLayers().conv1.kernels(forInputShape: [64, 1, 28, 28]).hasPrefix("portable"))
         try checkAgainstTheDefinition()
     }
 
+    /// LeNet's two layers take the two layouts; the cases above cover both.
+    func testLeNetTakesBothLayouts() {
+        let layers = LeNetLayers()
+        XCTAssertTrue(layers.conv1.kernels(forInputShape: [64, 1, 28, 28]).hasSuffix("pixel lanes"))
+        XCTAssertTrue(layers.conv2.kernels(forInputShape: [64, 6, 14, 14]).hasSuffix("channel lanes"))
+    }
+
+    struct LeNetLayers {
+        let conv1 = Conv2d("conv1", inChannels: 1, outChannels: 6, kernel: 5, padding: 2)
+        let conv2 = Conv2d("conv2", inChannels: 6, outChannels: 16, kernel: 5)
+    }
+
     func checkAgainstTheDefinition() throws {
+        XCTAssertEqual(Set(Self.cases.map { c in
+            Conv2d("conv", inChannels: c.inChannels, outChannels: c.outChannels, kernel: c.kernel, stride: c.stride,
+                   padding: c.padding).kernels(forInputShape: [c.batch, c.inChannels, c.height, c.width]).hasSuffix("pixel lanes")
+        }), [false, true], "the cases take both layouts")
         for (index, c) in Self.cases.enumerated() {
             let conv = Conv2d("conv", inChannels: c.inChannels, outChannels: c.outChannels, kernel: c.kernel,
                               stride: c.stride, padding: c.padding)

@@ -111,6 +111,14 @@ printf 'ranks,nodes,largest_node,max_bytes,algorithm\n2,1,2,inf,fastest\n' > "$W
 expect_failure "a decision table with an unknown algorithm" "line 2 .*unknown algorithm 'fastest'" \
   $MPIRUN -n 2 "$BIN/ddp-train" --dataset synthetic --steps 4 --allreduce-table "$WORK/table-bad.csv"
 
+section "layer-bench: one process's step layer by layer, against sgemm and memcpy"
+run "layer-bench lenet, 3 steps" 60 bash -c "$BIN/layer-bench --steps 3 --warmup 1 --gemm-size 64 > $WORK/layer-bench.txt \
+  && grep -q '^conv2 ' $WORK/layer-bench.txt && grep -q 'MFLOP per sample' $WORK/layer-bench.txt \
+  && grep -q 'this core: sgemm 64^3' $WORK/layer-bench.txt"
+expect_failure "layer-bench with --batch-size 0" "--batch-size must be at least 1" "$BIN/layer-bench" --batch-size 0
+expect_failure "layer-bench with a batch larger than the training set" "larger than the training set" \
+  "$BIN/layer-bench" --dataset synthetic --batch-size 100000000
+
 section "data parallel equals single process on the same global batch"
 common=(--model lenet --dataset fashion-mnist --steps 20 --lr 0.05 --momentum 0 --seed 7 --log-every 10 --threads 1)
 run "ddp-train 1 rank x batch 64" 300 $MPIRUN -n 1 "$BIN/ddp-train" "${common[@]}" --batch-size 64 --save-model "$WORK/one.safetensors"

@@ -22,6 +22,10 @@ void chorus_conv2d_forward(const chorus_conv_geometry *g, const float *x, const 
 void chorus_conv2d_weight_gradient(const chorus_conv_geometry *g, const float *x, const float *dy,
                                    float *weight_grad, float *bias_grad);
 
+/// Which kernels `g` takes on this CPU, e.g. "avx2-fma pixel lanes" (for tests and
+/// reports).
+const char *chorus_conv2d_kernels(const chorus_conv_geometry *g);
+
 /// Nonzero: use the baseline-instruction-set kernels even where AVX2 and FMA are
 /// present (for tests of that path); zero: choose by the CPU (the default).
 void chorus_conv2d_use_portable_kernels(int portable);

@@ -2,13 +2,12 @@ import CConvolution
 
 /// 2-D convolution over NCHW images.
 ///
-/// Forward and the weight gradient are direct convolutions (`CConvolution`): eight
-/// output channels per vector register, six output pixels (or six kernel taps) per
-/// register block, the image read in place from a zero-padded copy. Per image both
-/// cost ⌈Cout/8⌉·P·K vector multiply-adds (P = Hout·Wout output pixels, K = Cin·kh·kw
-/// taps). They replaced an im2col matrix `cols[K, B·P]` and one GEMM per pass: with
-/// LeNet's 6 and 16 output channels the GEMM's M dimension was too small for
-/// OpenBLAS, which spent as long packing `cols` as multiplying, and writing `cols`
+/// Forward and the weight gradient are direct convolutions (`CConvolution`, whose
+/// opening comment has the two layouts of the work and their costs): the image is
+/// read in place from a zero-padded copy. They replaced an im2col matrix
+/// `cols[K, B·P]` (K = Cin·kh·kw taps, P output pixels per image) and one GEMM per
+/// pass: with LeNet's 6 and 16 output channels the GEMM's M dimension was too small
+/// for OpenBLAS, which spent as long packing `cols` as multiplying, and writing `cols`
 /// (5 MB for conv1 at batch 64) cost as much again.
 ///
 /// The input gradient is still a GEMM and a fold (col2im):
@@ -88,6 +87,13 @@ public final class Conv2d: Layer {
         chorus_conv2d_use_portable_kernels(portable ? 1 : 0)
     }
 
+    /// Which kernels a pass over `inputShape` ([batch, C, H, W]) takes on this CPU,
+    /// e.g. "avx2-fma pixel lanes".
+    func kernels(forInputShape inputShape: [Int]) -> String {
+        var kernelShape = kernelGeometry(geometry(inputShape))
+        return String(cString: chorus_conv2d_kernels(&kernelShape))
+    }
+
     /// The kernels' description of a pass over `shape`.
     private func kernelGeometry(_ g: Geometry) -> chorus_conv_geometry {
         chorus_conv_geometry(batch: Int32(g.batch), in_channels: Int32(inChannels), height: Int32(g.height),
@@ -104,6 +110,7 @@ public final class Conv2d: Layer {
         require(input.itemCount + 2 * padding * (input.shape[2] + input.shape[3] + 2 * padding) * inChannels < Int(Int32.max),
                 "\(name): an image of \(input.itemCount) elements is too large")
         let g = geometry(input.shape)
+        require(g.outHeight > 0 && g.outWidth > 0, "\(name): a \(kernel)x\(kernel) kernel does not fit input \(input.shape) with padding \(padding)")
         var kernelShape = kernelGeometry(g)
         let output = Tensor(shape: [g.batch, outChannels, g.outHeight, g.outWidth]) { y in
             input.storage.withUnsafeBufferPointer { x in
