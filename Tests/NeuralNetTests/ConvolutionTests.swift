@@ -28,6 +28,9 @@ final class ConvolutionTests: XCTestCase {
         Case(batch: 2, inChannels: 3, height: 5, width: 40, outChannels: 6, kernel: 2, stride: 1, padding: 0),
         // Rows of 25 = 3·8 + 1: the weight gradient's vectors run 7 floats past a row's end.
         Case(batch: 2, inChannels: 2, height: 4, width: 25, outChannels: 4, kernel: 3, stride: 1, padding: 1),
+        // The direct input gradient: rows of exactly 8, padding k − 1, kernel taller than dy.
+        Case(batch: 2, inChannels: 6, height: 3, width: 8, outChannels: 3, kernel: 3, stride: 1, padding: 2),
+        Case(batch: 1, inChannels: 1, height: 2, width: 9, outChannels: 2, kernel: 2, stride: 1, padding: 0),
     ]
 
     func testForwardAndGradientsMatchTheDefinition() throws {
@@ -38,15 +41,17 @@ final class ConvolutionTests: XCTestCase {
     func testPortableKernelsMatchTheDefinition() throws {
         Conv2d.usePortableKernels(true)
         defer { Conv2d.usePortableKernels(false) }
-        XCTAssertTrue(LeNetLayers().conv1.kernels(forInputShape: [64, 1, 28, 28]).hasPrefix("portable"))
+        XCTAssertTrue(LeNetLayers().conv1.kernels(forInputShape: [64, 1, 28, 28]).forward.hasPrefix("portable"))
         try checkAgainstTheDefinition()
     }
 
-    /// LeNet's two layers take the two layouts; the cases above cover both.
+    /// LeNet's two layers take the two layouts, and conv2 the direct input gradient;
+    /// the cases above cover all of them.
     func testLeNetTakesBothLayouts() {
         let layers = LeNetLayers()
-        XCTAssertTrue(layers.conv1.kernels(forInputShape: [64, 1, 28, 28]).hasSuffix("pixel lanes"))
-        XCTAssertTrue(layers.conv2.kernels(forInputShape: [64, 6, 14, 14]).hasSuffix("channel lanes"))
+        XCTAssertTrue(layers.conv1.kernels(forInputShape: [64, 1, 28, 28]).forward.hasSuffix("pixel lanes"))
+        XCTAssertTrue(layers.conv2.kernels(forInputShape: [64, 6, 14, 14]).forward.hasSuffix("channel lanes"))
+        XCTAssertTrue(layers.conv2.kernels(forInputShape: [64, 6, 14, 14]).directInputGradient)
     }
 
     struct LeNetLayers {
@@ -55,10 +60,12 @@ final class ConvolutionTests: XCTestCase {
     }
 
     func checkAgainstTheDefinition() throws {
-        XCTAssertEqual(Set(Self.cases.map { c in
+        let paths = Self.cases.map { c in
             Conv2d("conv", inChannels: c.inChannels, outChannels: c.outChannels, kernel: c.kernel, stride: c.stride,
-                   padding: c.padding).kernels(forInputShape: [c.batch, c.inChannels, c.height, c.width]).hasSuffix("pixel lanes")
-        }), [false, true], "the cases take both layouts")
+                   padding: c.padding).kernels(forInputShape: [c.batch, c.inChannels, c.height, c.width])
+        }
+        XCTAssertEqual(Set(paths.map { $0.forward.hasSuffix("pixel lanes") }), [false, true], "the cases take both layouts")
+        XCTAssertEqual(Set(paths.map(\.directInputGradient)), [false, true], "and both input gradients")
         for (index, c) in Self.cases.enumerated() {
             let conv = Conv2d("conv", inChannels: c.inChannels, outChannels: c.outChannels, kernel: c.kernel,
                               stride: c.stride, padding: c.padding)

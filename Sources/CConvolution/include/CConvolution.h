@@ -22,6 +22,15 @@ void chorus_conv2d_forward(const chorus_conv_geometry *g, const float *x, const 
 void chorus_conv2d_weight_gradient(const chorus_conv_geometry *g, const float *x, const float *dy,
                                    float *weight_grad, float *bias_grad);
 
+/// Nonzero when `g`'s input gradient has a direct kernel (stride 1, at most six input
+/// channels, padding below the kernel size, rows of at least 8 pixels).
+int chorus_conv2d_has_direct_input_gradient(const chorus_conv_geometry *g);
+
+/// dx[b, ci, y, x] = sum over (co, i, j) of weight[co, ci, i, j] * dy[b, co, y + padding - i,
+/// x + padding - j] (zero outside dy). Overwrites dx. Only where
+/// chorus_conv2d_has_direct_input_gradient(g).
+void chorus_conv2d_input_gradient(const chorus_conv_geometry *g, const float *dy, const float *weight, float *dx);
+
 /// Which kernels `g` takes on this CPU, e.g. "avx2-fma pixel lanes" (for tests and
 /// reports).
 const char *chorus_conv2d_kernels(const chorus_conv_geometry *g);

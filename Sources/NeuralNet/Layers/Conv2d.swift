@@ -10,7 +10,8 @@ import CConvolution
 /// for OpenBLAS, which spent as long packing `cols` as multiplying, and writing `cols`
 /// (5 MB for conv1 at batch 64) cost as much again.
 ///
-/// The input gradient is still a GEMM and a fold (col2im):
+/// The input gradient is direct too where the kernels have it (stride 1, at most six
+/// input channels: LeNet's conv2), and otherwise a GEMM and a fold (col2im):
 ///
 ///     dcols[K, B·P] = Wᵀ[K, Cout] · dOut[Cout, B·P],   dX = fold(dcols)
 ///
@@ -88,10 +89,10 @@ public final class Conv2d: Layer {
     }
 
     /// Which kernels a pass over `inputShape` ([batch, C, H, W]) takes on this CPU,
-    /// e.g. "avx2-fma pixel lanes".
-    func kernels(forInputShape inputShape: [Int]) -> String {
+    /// e.g. "avx2-fma pixel lanes", and whether its input gradient is direct.
+    func kernels(forInputShape inputShape: [Int]) -> (forward: String, directInputGradient: Bool) {
         var kernelShape = kernelGeometry(geometry(inputShape))
-        return String(cString: chorus_conv2d_kernels(&kernelShape))
+        return (String(cString: chorus_conv2d_kernels(&kernelShape)), chorus_conv2d_has_direct_input_gradient(&kernelShape) != 0)
     }
 
     /// The kernels' description of a pass over `shape`.
@@ -132,7 +133,12 @@ public final class Conv2d: Layer {
             }
         }
         guard needInputGradient else { return nil }
-        return inputGradient(gradOutput, g)
+        guard chorus_conv2d_has_direct_input_gradient(&kernelShape) != 0 else { return inputGradient(gradOutput, g) }
+        return Tensor(shape: saved.inputShape) { dx in
+            gradOutput.storage.withUnsafeBufferPointer { dy in
+                chorus_conv2d_input_gradient(&kernelShape, dy.baseAddress!, weight, dx.baseAddress!)
+            }
+        }
     }
 
     /// Floats of `dcols` per chunk of images in `inputGradient` (512 KB): small enough
