@@ -14,7 +14,9 @@
 //   channels, twelve accumulators: sixteen pixels in two registers (forward) or
 //   eight pixels for two taps (weight gradient). With six channels, channel lanes
 //   would leave a quarter of every vector empty and spend as long storing its
-//   results as computing them.
+//   results as computing them. The input gradient of a stride-1 layer with at most
+//   six input channels (LeNet's second) is the same layout over the input's pixels
+//   and channels, reading the output gradient from a zero-bordered copy.
 //
 // The same source is compiled twice: for AVX2 with FMA (chosen at run time when the
 // CPU has both) and for the baseline instruction set. The two differ in rounding
