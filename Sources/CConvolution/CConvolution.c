@@ -444,15 +444,25 @@ INLINE void weight_gradient_any(const chorus_conv_geometry *g, const float *x, c
     else weight_gradient_body(g, x, dy, weight_grad, bias_grad);
 }
 
+// The AVX2 builds of the three kernels: on other architectures the same functions
+// without the target attribute, never chosen (has_avx2_fma is 0), so the entry
+// points below need no #if of their own.
 #if defined(__x86_64__)
 #define AVX2_FMA __attribute__((target("avx2,fma")))
+#else
+#define AVX2_FMA
+#endif
 
 // Set by tests (chorus_conv2d_use_portable_kernels); atomic, as any thread may read it.
 static int portable_only = 0;
 
 static int has_avx2_fma(void) {
+#if defined(__x86_64__)
     return !__atomic_load_n(&portable_only, __ATOMIC_RELAXED) && __builtin_cpu_supports("avx2") &&
            __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
 }
 
 AVX2_FMA static void forward_avx2(const chorus_conv_geometry *g, const float *x, const float *weight,
@@ -468,17 +478,8 @@ AVX2_FMA static void weight_gradient_avx2(const chorus_conv_geometry *g, const f
 AVX2_FMA static void input_gradient_avx2(const chorus_conv_geometry *g, const float *dy, const float *weight, float *dx) {
     input_gradient_pixel_lanes(g, dy, weight, dx);
 }
-#else
-static int has_avx2_fma(void) { return 0; }
-#endif
 
-void chorus_conv2d_use_portable_kernels(int portable) {
-#if defined(__x86_64__)
-    __atomic_store_n(&portable_only, portable, __ATOMIC_RELAXED);
-#else
-    (void)portable;
-#endif
-}
+void chorus_conv2d_use_portable_kernels(int portable) { __atomic_store_n(&portable_only, portable, __ATOMIC_RELAXED); }
 
 const char *chorus_conv2d_kernels(const chorus_conv_geometry *g) {
     const int avx2 = has_avx2_fma(), pixels = uses_pixel_lanes(g);
@@ -488,34 +489,19 @@ const char *chorus_conv2d_kernels(const chorus_conv_geometry *g) {
 
 void chorus_conv2d_forward(const chorus_conv_geometry *g, const float *x, const float *weight,
                            const float *bias, float *y) {
-#if defined(__x86_64__)
-    if (has_avx2_fma()) {
-        forward_avx2(g, x, weight, bias, y);
-        return;
-    }
-#endif
-    forward_any(g, x, weight, bias, y);
+    if (has_avx2_fma()) forward_avx2(g, x, weight, bias, y);
+    else forward_any(g, x, weight, bias, y);
 }
 
 int chorus_conv2d_has_direct_input_gradient(const chorus_conv_geometry *g) { return has_direct_input_gradient(g); }
 
 void chorus_conv2d_input_gradient(const chorus_conv_geometry *g, const float *dy, const float *weight, float *dx) {
-#if defined(__x86_64__)
-    if (has_avx2_fma()) {
-        input_gradient_avx2(g, dy, weight, dx);
-        return;
-    }
-#endif
-    input_gradient_pixel_lanes(g, dy, weight, dx);
+    if (has_avx2_fma()) input_gradient_avx2(g, dy, weight, dx);
+    else input_gradient_pixel_lanes(g, dy, weight, dx);
 }
 
 void chorus_conv2d_weight_gradient(const chorus_conv_geometry *g, const float *x, const float *dy,
                                    float *weight_grad, float *bias_grad) {
-#if defined(__x86_64__)
-    if (has_avx2_fma()) {
-        weight_gradient_avx2(g, x, dy, weight_grad, bias_grad);
-        return;
-    }
-#endif
-    weight_gradient_any(g, x, dy, weight_grad, bias_grad);
+    if (has_avx2_fma()) weight_gradient_avx2(g, x, dy, weight_grad, bias_grad);
+    else weight_gradient_any(g, x, dy, weight_grad, bias_grad);
 }
