@@ -116,12 +116,8 @@ public final class PipelineStrategy: TrainingStrategy {
         // Every rank builds the whole model; a stage keeps up to a batch of activations
         // (GPipe: every micro-batch), bounded here by the whole model's.
         model = try setup.buildModel(options.model, batch: options.batchSize)
-        let costs = model.layers.indices.map { i in
-            // Multiply-adds, plus one per output element for the element-wise layers.
-            Double(model.layers[i].forwardMACs(for: model.shapes[i]) + model.shapes[i + 1].reduce(1, *))
-        }
         partition = try options.split.map { try StagePartition(starts: $0, layerCount: model.layers.count) }
-            ?? StagePartition(balancing: costs, stages: S)
+            ?? StagePartition(balancing: model.trainingMACs(), stages: S)
         guard partition.stages == S else { throw PipelineSetupError.splitStageCount(given: partition.stages, stages: S) }
         runner = StageRunner(model: model, layers: partition.ranges[stage])
         schedule = PipelineSchedule(options.schedule, stages: S, microbatches: M)

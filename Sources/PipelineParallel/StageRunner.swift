@@ -31,11 +31,6 @@ struct StageRunner {
     /// Accumulates this stage's parameter gradients; returns the input gradient when
     /// the previous stage needs it.
     func backward(_ gradOutput: Tensor, saved: [Saved], needInputGradient: Bool) -> Tensor? {
-        var g: Tensor? = gradOutput
-        for (offset, index) in layers.enumerated().reversed() {
-            let needed = offset > 0 || needInputGradient
-            g = model.layers[index].backward(g!, saved: saved[offset], needInputGradient: needed)
-        }
-        return g
+        model.backward(gradOutput, saved: saved, layers: layers, needInputGradient: needInputGradient)
     }
 }

@@ -69,13 +69,47 @@ public final class Sequential: Classifier {
     @discardableResult
     public func backward(_ gradOutput: Tensor, tape: Tape, needInputGradient: Bool = false,
                          layerDone: ((Int) -> Void)? = nil) -> Tensor? {
+        backward(gradOutput, saved: tape.saved, layers: layers.indices, needInputGradient: needInputGradient, layerDone: layerDone)
+    }
+
+    /// The backward of the contiguous run `range` of layers (a pipeline stage), whose
+    /// forward saved `saved` (one entry per layer of the run).
+    ///
+    /// A layer computes its input gradient only when a layer below it in the run has
+    /// parameters or the caller wants the run's input gradient; the layers below the
+    /// run's first layer with parameters are not run backward at all. An MLP's first
+    /// Linear sits after a Flatten: its input gradient would be a third of its backward,
+    /// thrown away.
+    @discardableResult
+    public func backward(_ gradOutput: Tensor, saved: [Saved], layers range: Range<Int>, needInputGradient: Bool,
+                         layerDone: ((Int) -> Void)? = nil) -> Tensor? {
+        precondition(saved.count == range.count, "\(saved.count) saved activations for layers \(range)")
+        let firstTrainable = range.first { !layerRanges[$0].isEmpty } ?? range.upperBound
         var g: Tensor? = gradOutput
-        for index in layers.indices.reversed() {
-            let needed = index > 0 || needInputGradient
-            g = layers[index].backward(g!, saved: tape.saved[index], needInputGradient: needed)
+        for index in range.reversed() {
+            let needed = needInputGradient || index > firstTrainable
+            if let output = g, needed || index >= firstTrainable {
+                g = layers[index].backward(output, saved: saved[index - range.lowerBound], needInputGradient: needed)
+            } else {
+                g = nil
+            }
             layerDone?(index)
         }
         return g
+    }
+
+    /// Multiply-adds of one training step per item, layer by layer: the forward, the
+    /// weight gradient of a layer with parameters and the input gradient where
+    /// `backward` computes one, plus one per output element for each pass of the
+    /// element-wise work. What balancing pipeline stages weighs: forward work alone
+    /// undercounts a model's later layers, whose backward has both gradients.
+    public func trainingMACs() -> [Double] {
+        let firstTrainable = layers.indices.first { !layerRanges[$0].isEmpty } ?? layers.count
+        return layers.indices.map { i in
+            let forward = Double(layers[i].forwardMACs(for: shapes[i])), outputs = Double(shapes[i + 1].reduce(1, *))
+            let passes = 1.0 + (i > firstTrainable ? 1 : 0)
+            return forward * (passes + (layerRanges[i].isEmpty ? 0 : 1)) + outputs * passes
+        }
     }
 
     /// Logits without keeping activations (evaluation).
