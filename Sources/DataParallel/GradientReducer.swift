@@ -15,7 +15,13 @@ import NeuralNet
 /// it), so every rank runs the same collectives in the same order whatever order its
 /// model's backward finishes layers in. The thread runs the hook on each bucket while
 /// the main thread computes the gradients of earlier layers; `finish()` then waits
-/// only for the buckets still in flight: that wait is the exposed communication. A
+/// only for the buckets still in flight: that wait is the exposed communication. The
+/// plan's last bucket holds the model's lowest layers with parameters, which backward
+/// finishes last, so nothing is left to overlap it with: `finish()` reduces it on the
+/// main thread once the thread is done: two thread hand-overs a step fewer, and a
+/// single-bucket model such as LeNet starts no thread at all. (A model whose lowest
+/// layers finish early, through a skip connection, would overlap its last bucket no
+/// more; none here does.) A
 /// step that ends with buckets whose layers never finished is a programming error,
 /// reported with the layers (PyTorch's "expected to have finished reduction").
 ///
@@ -43,7 +49,7 @@ final class GradientReducer: @unchecked Sendable {
     private let tensors: [[ParameterSlot]]
     private let trace: TraceRecorder?
     private let watchdog: Watchdog?
-    /// The communication thread, when overlapping.
+    /// The communication thread, when overlapping more than one bucket.
     let worker: SerialWorker?
 
     private let condition = NSCondition()
@@ -68,7 +74,7 @@ final class GradientReducer: @unchecked Sendable {
         self.trace = trace
         self.watchdog = watchdog
         tensors = plan.buckets.map { bucket in parameters.slots.filter { bucket.range.contains($0.offset) } }
-        worker = overlap ? SerialWorker(name: "chorus-communication") : nil
+        worker = overlap && plan.buckets.count > 1 ? SerialWorker(name: "chorus-communication") : nil
     }
 
     /// Stops the communication thread after the buckets already queued.
@@ -98,17 +104,18 @@ final class GradientReducer: @unchecked Sendable {
         // Marks are kept without overlap too, so a model that forgets one fails the
         // same way in both modes.
         guard let worker else { return }
-        // In plan order only: the same sequence of collectives on every rank.
-        while nextBucket < plan.buckets.count && pendingLayers[nextBucket].isEmpty {
+        // In plan order only: the same sequence of collectives on every rank. The
+        // last bucket stays for `finish()`.
+        while nextBucket < plan.buckets.count - 1 && pendingLayers[nextBucket].isEmpty {
             let index = nextBucket
             nextBucket += 1
             // Weak: a reducer dropped mid-step must not be kept alive by its queue.
             worker.submit { [weak self] in
                 guard let self else { return }
-                reduce(index)
+                reduce(index, onWorker: true)
                 condition.lock()
                 reducedThisStep += 1
-                if reducedThisStep == plan.buckets.count { condition.broadcast() }
+                if reducedThisStep == plan.buckets.count - 1 { condition.broadcast() }
                 condition.unlock()
             }
         }
@@ -124,20 +131,20 @@ final class GradientReducer: @unchecked Sendable {
                        + "must be marked (markLayerReady) during backward")
         }
         let start = MonotonicClock.seconds()
-        if overlap {
+        let handedOver = overlap ? max(plan.buckets.count - 1, 0) : 0
+        if handedOver > 0 {
             watchdog.waiting(for: "the gradient all-reduces of step \(stepNumber) (\(plan.buckets.count) buckets)") {
                 condition.lock()
-                while reducedThisStep < plan.buckets.count { condition.wait() }
+                while reducedThisStep < handedOver { condition.wait() }
                 condition.unlock()
             }
-        } else {
-            for index in plan.buckets.indices { reduce(index) }
         }
+        for index in handedOver..<plan.buckets.count { reduce(index, onWorker: false) }
         exposedSeconds += MonotonicClock.seconds() - start
         trace?.span("wait for gradients", category: "wait", since: start)
     }
 
-    private func reduce(_ index: Int) {
+    private func reduce(_ index: Int, onWorker: Bool) {
         let bucket = plan.buckets[index]
         let start = MonotonicClock.seconds()
         let gradients = UnsafeMutableBufferPointer(rebasing: parameters.gradients[bucket.range])
@@ -145,10 +152,10 @@ final class GradientReducer: @unchecked Sendable {
             hook.communicate(GradientBucket(index: index, gradients: gradients, offset: bucket.range.lowerBound,
                                             tensors: tensors[index], step: stepNumber), context)
         }
-        // One writer at a time: the worker, or the main thread without overlap.
+        // One writer at a time: the worker, or the main thread once the worker is done.
         communicationSeconds += MonotonicClock.seconds() - start
         context.meter.record(gradientBytes: bucket.range.count * MemoryLayout<Float>.stride)
-        trace?.span("all-reduce bucket \(index)", category: "allreduce", track: overlap ? .communication : .compute,
+        trace?.span("all-reduce bucket \(index)", category: "allreduce", track: onWorker ? .communication : .compute,
                     since: start, arguments: ["bytes": "\(bucket.range.count * 4)", "step": "\(stepNumber)",
                                               "parameters": bucket.parameters.joined(separator: " ")])
     }

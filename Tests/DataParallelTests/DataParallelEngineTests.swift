@@ -132,16 +132,59 @@ final class DataParallelEngineTests: XCTestCase {
         for error in errors { XCTAssertTrue(error.contains("different gradient bucket plans"), error) }
     }
 
+    /// With overlap, the buckets before the last go to the communication thread as
+    /// they become ready; the last, ready when backward ends, is reduced by the thread
+    /// that ends the step, and a plan of one bucket starts no thread.
+    func testOnlyBucketsBeforeTheLastGoToTheCommunicationThread() throws {
+        final class ThreadHook: CommunicationHook, @unchecked Sendable {
+            // @unchecked Sendable: `threads` is guarded by the lock.
+            private let lock = NSLock()
+            private var threads: [pthread_t] = []
+            var configuration: String { "thread probe" }
+            func communicate(_ bucket: GradientBucket, _ context: HookContext) {
+                lock.lock(); threads.append(pthread_self()); lock.unlock()
+                context.allreducer.allreduce(bucket.gradients, .sum, algorithm: context.algorithm)
+            }
+            var seen: [pthread_t] { lock.lock(); defer { lock.unlock() }; return threads }
+        }
+        for (cap, buckets) in [(Self.configuration.bucketCapBytes, 3), (BucketPlan.defaultCapBytes, 1)] {
+            let onCaller = InProcessGroup(size: 2).run { rank -> [Bool] in
+                let model = try! Self.makeModel()
+                let hook = ThreadHook()
+                var configuration = Self.configuration
+                configuration.bucketCapBytes = cap
+                if buckets == 1 { configuration.firstBucketCapBytes = cap }
+                let engine = try! DataParallelEngine(parameters: model.parameters, communicator: rank,
+                                                     configuration: configuration, hook: hook)
+                XCTAssertEqual(engine.plan.buckets.count, buckets)
+                engine.prepareForBackward()
+                for layer in [2, 1, 0] { engine.markLayerReady(layer) }
+                engine.finalizeBackward()
+                engine.close()
+                let caller = pthread_self()
+                return hook.seen.map { pthread_equal($0, caller) != 0 }
+            }
+            for calls in onCaller {
+                XCTAssertEqual(calls, Array(repeating: false, count: buckets - 1) + [true], "\(buckets) bucket(s)")
+            }
+        }
+    }
+
     func testADroppedReducerStopsItsCommunicationThread() throws {
         let probe = WeakReference<SerialWorker>()
         InProcessGroup(size: 1).run { rank in
             let model = try! Self.makeModel()
             let allreducer = Allreducer(world: rank)
-            let reducer = GradientReducer(plan: BucketPlan(slots: model.parameters.slots), parameters: model.parameters,
+            // Three buckets: a single-bucket plan needs no thread.
+            let plan = BucketPlan(slots: model.parameters.slots, capBytes: Self.configuration.bucketCapBytes,
+                                  firstCapBytes: Self.configuration.firstBucketCapBytes)
+            XCTAssertEqual(plan.buckets.count, 3)
+            let reducer = GradientReducer(plan: plan, parameters: model.parameters,
                                           hook: AveragingHook(),
                                           context: HookContext(communicator: rank, allreducer: allreducer, algorithm: .auto),
                                           overlap: true, trace: nil, watchdog: nil)
             probe.object = reducer.worker
+            XCTAssertNotNil(reducer.worker)
             reducer.beginStep()
             for layer in [2, 1, 0] { reducer.layerFinished(layer) }  // every bucket queued
             // Dropped here without close() or finish(): its deinit stops the thread.
