@@ -11,9 +11,11 @@ Suites (all by default; --suites picks some):
     allreduce  every all-reduce algorithm and MPI_Allreduce, 4 B to 64 MiB, 2 and 4 ranks, and
                this node's decision table from a calibration at each (allreduce.table)
     ddp        ddp-train throughput: lenet and a communication-heavy mlp, ranks 1/2/4,
-               strong and weak scaling, overlap on and off, a bucket-size sweep
-    pipeline   pipe-train: stages 1-4 x micro-batches 1-16 x gpipe/1f1b, measured and
-               theoretical bubble
+               strong and weak scaling, overlap on and off, a bucket-size sweep; and the
+               two-rank efficiency of lenet in rounds of 1 rank then 2 (ddp-efficiency.csv)
+    pipeline   pipe-train: stages 1-4 x micro-batches 1-16 x gpipe/1f1b on the 1024x4 mlp,
+               and 2 stages on an mlp whose stages balance; the bubble measured, for the
+               stages' measured times, and in theory
     compression ddp-train --compress none/fp16/bf16/powersgd/topk, lenet and the mlp, 2 ranks
                on one node and (as root) one per node of a simulated 2-node cluster at 1 and
                4 Gbit/s; every compressor measured in rounds next to uncompressed
@@ -58,7 +60,7 @@ CLUSTER = os.path.join(ROOT, "Benchmarks", "cluster")
 PROFILES = {
     # Seconds: proves every suite runs end to end (tests, the SLURM job check).
     "smoke": dict(allreduce_ranks=[2], max_bytes="1M", step_factor=16, iterations=20, cluster_max_bytes="1M",
-                  ddp_models=["lenet"], ddp_ranks=[1, 2], ddp_steps=8, bucket_mb=[1],
+                  ddp_models=["lenet"], ddp_ranks=[1, 2], ddp_steps=8, bucket_mb=[1], efficiency_rounds=1, efficiency_steps=8,
                   pipe_stages=[1, 2], pipe_micro=[1, 4], pipe_steps=4, p2p_max_bytes="4M", repeats=1,
                   spread_nodes=False, compress_models=["lenet"], compressors=["none", "powersgd:2"],
                   compress_steps=dict(lenet=8, mlp=4), compress_links=[], compress_rounds=1,
@@ -73,6 +75,7 @@ PROFILES = {
     # to 64 MiB and 20 DDP steps: the cluster's large messages crawl over its links.)
     "quick": dict(allreduce_ranks=[2, 4], max_bytes="16M", calibrate_iterations=40, step_factor=8, iterations=None, cluster_max_bytes="256K",
                   ddp_models=["lenet", "mlp"], ddp_ranks=[1, 2, 4], ddp_steps=12, bucket_mb=[1, 25],
+                  efficiency_rounds=2, efficiency_steps=300,
                   pipe_stages=[1, 2, 3, 4], pipe_micro=[1, 2, 4, 8, 16], pipe_steps=12, p2p_max_bytes="4M", repeats=1,
                   spread_nodes=False, compress_models=["mlp"], compressors=["none", "fp16", "powersgd:4"],
                   compress_steps=dict(lenet=40, mlp=6), compress_links=["1gbit"], compress_rounds=1,
@@ -81,6 +84,8 @@ PROFILES = {
     # The full sweep behind docs/benchmarks.md.
     "full": dict(allreduce_ranks=[2, 4], max_bytes="64M", step_factor=2, iterations=None, cluster_max_bytes="16M",
                  ddp_models=["lenet", "mlp"], ddp_ranks=[1, 2, 4], ddp_steps=80, bucket_mb=[0.5, 1, 2, 4, 8, 25, 100],
+                 # One epoch per run (938 steps of 64): 80 steps last a fifth of a second.
+                 efficiency_rounds=5, efficiency_steps=938,
                  pipe_stages=[1, 2, 3, 4], pipe_micro=[1, 2, 4, 8, 16], pipe_steps=30, p2p_max_bytes="64M", repeats=3,
                  spread_nodes=True, compress_models=["lenet", "mlp"],
                  compressors=["none", "fp16", "bf16", "powersgd:2", "powersgd:4", "topk:0.01"],
@@ -115,7 +120,12 @@ DDP_MODELS = {
     "lenet": dict(args=["--model", "lenet"], strong_global_batch=256, weak_batch_per_rank=64),
     "mlp": dict(args=["--model", "mlp", "--hidden", "2048,2048,2048"], strong_global_batch=128, weak_batch_per_rank=32),
 }
-PIPE_MODEL = ["--model", "mlp", "--hidden", "1024,1024,1024,1024", "--batch-size", "256"]
+# The pipeline sweep's model, and one whose two stages cost the same to train: fc1 + fc2
+# (2·784·1024 + 3·1024² multiply-adds per item; fc1 computes no input gradient) against
+# fc3 + fc4 (3·1024·1536 + 3·1536·10). The 1024x4 mlp splits 4.76 M : 6.33 M at best, so
+# its bubble is the formula's plus the imbalance's.
+PIPE_MODELS = {"mlp-1024x4": ["--model", "mlp", "--hidden", "1024,1024,1024,1024", "--batch-size", "256"],
+               "mlp-balanced": ["--model", "mlp", "--hidden", "1024,1024,1536", "--batch-size", "256"]}
 
 META_FIELDS = ["host", "date", "git_commit", "mpi_version", "cores"]
 SUITES = ["p2p", "allreduce", "ddp", "pipeline", "compression", "ps", "tune", "fed"]
@@ -294,18 +304,36 @@ class Bench:
                     samples_per_sec=m["samples_per_sec"], step_seconds=m["step_seconds"], comm_seconds=m["comm_seconds"],
                     exposed_comm_seconds=m["exposed_comm_seconds"], overlap_fraction=m["overlap_fraction"])
 
-    def pipeline(self, stages, microbatches, schedule):
+    def pipeline(self, stages, microbatches, schedule, model="mlp-1024x4"):
         metrics = os.path.join(self.work, "pipe.json")
-        command = self.launch(stages, "one-node") + [f"{BIN}/pipe-train"] + PIPE_MODEL + [
+        command = self.launch(stages, "one-node") + [f"{BIN}/pipe-train"] + PIPE_MODELS[model] + [
             "--stages", str(stages), "--microbatches", str(microbatches), "--schedule", schedule,
             "--steps", str(self.profile["pipe_steps"]), "--threads", "1", "--log-every", "1000000", "--metrics-json", metrics] + self.dataset_args()
-        self.run(f"pipe-train {stages} stage(s), {microbatches} micro-batch(es), {schedule}", command)
+        self.run(f"pipe-train {model}, {stages} stage(s), {microbatches} micro-batch(es), {schedule}", command)
         with open(metrics) as f:
             m = json.load(f)
         return dict(model=m["model"], ranks=m["ranks"], nodes=1, stages=stages, microbatches=microbatches, schedule=schedule,
                     batch_size=m["batch_size"], steps=m["steps"], samples_per_sec=m["samples_per_sec"],
-                    bubble_measured=m["bubble_fraction_measured"], bubble_theory=m["bubble_fraction_theory"],
-                    peak_stored_microbatches=max(m["peak_stored_activations"]))
+                    bubble_measured=m["bubble_fraction_measured"], bubble_stage_times=m["bubble_fraction_stage_times"],
+                    bubble_theory=m["bubble_fraction_theory"], peak_stored_microbatches=max(m["peak_stored_activations"]))
+
+    def efficiency_rounds(self):
+        """LeNet at 1 rank, then at 2 with the same batch per rank, round after round: the
+        two-rank efficiency is each round's ratio, so a slow phase of the machine (tens
+        of seconds here) lands on both runs of a round rather than on one row."""
+        rows = []
+        for round_ in range(1, self.profile["efficiency_rounds"] + 1):
+            for ranks in [1, 2]:
+                metrics = os.path.join(self.work, "efficiency.json")
+                command = self.launch(ranks, "one-node") + [f"{BIN}/ddp-train"] + DDP_MODELS["lenet"]["args"] + [
+                    "--steps", str(self.profile["efficiency_steps"]), "--batch-size", str(DDP_MODELS["lenet"]["weak_batch_per_rank"]),
+                    "--threads", "1", "--log-every", "1000000", "--metrics-json", metrics] + self.dataset_args()
+                self.run(f"ddp-train lenet, {ranks} rank(s), efficiency round {round_}", command)
+                with open(metrics) as f:
+                    m = json.load(f)
+                rows.append(dict(round=round_, model="lenet", ranks=m["ranks"], batch_per_rank=m["batch_per_rank"],
+                                 steps=m["steps"], samples_per_sec=m["samples_per_sec"]))
+        return rows
 
     def compression(self, model, compressor, placement, bandwidth, round_):
         """One ddp-train run with `compressor`: 2 ranks, on one node or one per node of
@@ -549,6 +577,8 @@ class Bench:
                 for bucket in p["bucket_mb"]:
                     if bucket != 25:
                         ddp_rows.append(self.ddp(p["ddp_models"][-1], ranks, "weak", True, bucket, sweep="buckets"))
+            self.write("ddp-efficiency", ["round", "model", "ranks", "batch_per_rank", "steps", "samples_per_sec"],
+                       self.efficiency_rounds())
             self.write("ddp", ["model", "sweep", "scaling", "placement", "link", "ranks", "nodes", "overlap", "bucket_mb", "buckets",
                                "bucket_bytes", "batch_per_rank", "global_batch", "steps", "parameters", "allreduce", "samples_per_sec",
                                "step_seconds", "comm_seconds", "exposed_comm_seconds", "overlap_fraction"], ddp_rows)
@@ -559,8 +589,13 @@ class Bench:
                     # One stage has no bubble and no schedule to speak of: one run per M.
                     for schedule in (["1f1b"] if stages == 1 else ["gpipe", "1f1b"]):
                         rows.append(self.pipeline(stages, microbatches, schedule))
+            if 2 in p["pipe_stages"]:
+                for microbatches in p["pipe_micro"]:
+                    for schedule in ["gpipe", "1f1b"]:
+                        rows.append(self.pipeline(2, microbatches, schedule, model="mlp-balanced"))
             self.write("pipeline", ["model", "ranks", "nodes", "stages", "microbatches", "schedule", "batch_size", "steps",
-                                    "samples_per_sec", "bubble_measured", "bubble_theory", "peak_stored_microbatches"], rows)
+                                    "samples_per_sec", "bubble_measured", "bubble_stage_times", "bubble_theory",
+                                    "peak_stored_microbatches"], rows)
         if "compression" in suites:
             rows = self.compression_sweep("simulated-cluster" in places)
             self.write("compression", ["model", "compress", "placement", "link", "round", "ranks", "nodes", "parameters",

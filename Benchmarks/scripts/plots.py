@@ -6,7 +6,8 @@
 
 PNGs: all-reduce bus bandwidth vs size per algorithm (log-log), DDP speedup and
 efficiency vs ranks with the ideal line, DDP step time split into compute and
-exposed communication, pipeline bubble vs micro-batches with the theory curve, and
+exposed communication, pipeline bubble vs micro-batches with the theory curve and
+the stages' measured times, and
 the cost model: prediction vs measurement, and predicted scaling to 4,096 ranks; the
 parameter server's time to accuracy; tune's search time against ranks with the ideal
 line, and ASHA against the full grid.
@@ -19,6 +20,7 @@ import collections
 import csv
 import math
 import os
+import statistics
 import sys
 
 import matplotlib
@@ -72,6 +74,7 @@ class Report:
         self.p2p = read(os.path.join(results, "p2p.csv"))
         self.allreduce = read(os.path.join(results, "allreduce.csv"))
         self.ddp = read(os.path.join(results, "ddp.csv"))
+        self.ddp_efficiency = read(os.path.join(results, "ddp-efficiency.csv"))
         self.pipeline = read(os.path.join(results, "pipeline.csv"))
         self.compression = read(os.path.join(results, "compression.csv"))
         self.parameter_server = read(os.path.join(results, "parameter-server.csv"))
@@ -91,14 +94,17 @@ class Report:
             print(f"plots: no cost model: {error}")
         self.written = []
 
-    def save(self, fig, name):
+    def save(self, fig, name, rows=None):
+        """Writes the figure; with `rows`, stamped with the machine and commits they come from."""
+        if rows:
+            fig.text(0.99, -0.01, self.metadata(rows), ha="right", va="top", fontsize=7, color="dimgrey")
         path = os.path.join(self.out, name)
         fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
         self.written.append(path)
 
     def metadata(self, own=None):
-        for rows in ([own] if own else []) + [self.allreduce, self.ddp, self.pipeline, self.p2p, self.compression,
+        for rows in ([own] if own else []) + [self.allreduce, self.ddp, self.ddp_efficiency, self.pipeline, self.p2p, self.compression,
                                                self.parameter_server, self.tune, self.federated, self.niid_bench]:
             if rows:
                 r = rows[0]
@@ -136,7 +142,7 @@ class Report:
                 ax.grid(True, which="both", alpha=0.3)
                 ax.legend(fontsize=8)
             fig.suptitle(f"All-reduce bus bandwidth, {placement} ({link})")
-            self.save(fig, f"allreduce-{placement}.png")
+            self.save(fig, f"allreduce-{placement}.png", self.allreduce)
 
     def allreduce_table(self):
         lines = ["| placement | ranks | nodes | size | " + " | ".join(["shared-memory", "ring", "hierarchical", "recursive-doubling", "auto", "mpi"])
@@ -196,7 +202,7 @@ class Report:
             ax.legend(fontsize=8)
         cores = rows[0]["cores"]
         fig.suptitle(f"ddp-train scaling on one {cores}-core node (overlap on; beyond {cores} ranks the ranks share cores)")
-        self.save(fig, "ddp-scaling.png")
+        self.save(fig, "ddp-scaling.png", rows)
 
     def ddp_split_plot(self):
         rows = [r for r in self.ddp if r["sweep"] in ("scaling", "nodes") and int(r["ranks"]) > 1
@@ -222,7 +228,7 @@ class Report:
         ax.set_title("ddp-train step time: compute vs exposed communication (weak scaling)")
         ax.grid(True, axis="y", alpha=0.3)
         ax.legend(fontsize=8)
-        self.save(fig, "ddp-step-split.png")
+        self.save(fig, "ddp-step-split.png", rows)
 
     def ddp_bucket_plot(self):
         rows = [r for r in self.ddp if r["placement"] == "one-node" and r["overlap"] == "true" and r["scaling"] == "weak"
@@ -239,7 +245,7 @@ class Report:
         ax.set_title("ddp-train mlp (40 MB of gradients): bucket size")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-        self.save(fig, "ddp-buckets.png")
+        self.save(fig, "ddp-buckets.png", rows)
 
     def ddp_table(self):
         if not self.ddp:
@@ -255,39 +261,71 @@ class Report:
 
     # -- pipeline -----------------------------------------------------------------
 
-    def pipeline_plot(self):
-        stage_counts = sorted({int(r["stages"]) for r in self.pipeline if int(r["stages"]) > 1})
-        if not stage_counts:
+    def ddp_efficiency_table(self):
+        """Each round's 1-rank and 2-rank runs, back to back, and their ratio."""
+        rounds = collections.defaultdict(dict)
+        for r in self.ddp_efficiency:
+            rounds[int(r["round"])][int(r["ranks"])] = r
+        pairs = [(k, runs[1], runs[2]) for k, runs in sorted(rounds.items()) if 1 in runs and 2 in runs]
+        if not pairs:
             return
-        fig, axes = plt.subplots(1, len(stage_counts), figsize=(4.6 * len(stage_counts), 4.2), squeeze=False, sharey=True)
-        for ax, stages in zip(axes[0], stage_counts):
-            micro = sorted({int(r["microbatches"]) for r in self.pipeline if int(r["stages"]) == stages})
+        lines = ["| round | 1 rank, samples/s | 2 ranks, samples/s | efficiency (2 ranks / twice 1) |", "|---|---|---|---|"]
+        ratios = []
+        for k, one, two in pairs:
+            ratios.append(float(two["samples_per_sec"]) / (2 * float(one["samples_per_sec"])))
+            lines.append(f"| {k} | {float(one['samples_per_sec']):,.0f} | {float(two['samples_per_sec']):,.0f} | {ratios[-1]:.3f} |")
+        middle = statistics.median(ratios)
+        lines.append(f"| median | | | {middle:.3f} |")
+        one = pairs[0][1]
+        self.tables.append((f"ddp-train {one['model']}, two-rank efficiency (batch {one['batch_per_rank']} per rank, "
+                            f"{one['steps']} steps a run)", "\n".join(lines)))
+
+    def pipeline_panels(self):
+        """(model, stages) of every pipelined sweep, the 1024x4 mlp's first."""
+        return sorted({(r["model"], int(r["stages"])) for r in self.pipeline if int(r["stages"]) > 1},
+                      key=lambda panel: (panel[0] != "mlp(1024,1024,1024,1024)", panel))
+
+    def pipeline_plot(self):
+        panels = self.pipeline_panels()
+        if not panels:
+            return
+        fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.4), squeeze=False, sharey=True)
+        for ax, (model, stages) in zip(axes[0], panels):
+            rows = [r for r in self.pipeline if r["model"] == model and int(r["stages"]) == stages]
+            micro = sorted({int(r["microbatches"]) for r in rows})
             dense = [m / 4 for m in range(4, 4 * max(micro) + 1)]
             ax.plot(dense, [(stages - 1) / (m + stages - 1) for m in dense], color="grey", label="theory (S-1)/(M+S-1)")
-            for schedule, style in [("gpipe", "s--"), ("1f1b", "o-")]:
-                points = sorted((int(r["microbatches"]), float(r["bubble_measured"])) for r in self.pipeline
-                                if int(r["stages"]) == stages and r["schedule"] == schedule)
-                ax.plot([m for m, _ in points], [b for _, b in points], style, label=f"measured, {schedule}")
+            for schedule, style, color in [("gpipe", "s--", "tab:blue"), ("1f1b", "o-", "tab:orange")]:
+                points = sorted((int(r["microbatches"]), float(r["bubble_measured"]), float(r.get("bubble_stage_times") or "nan"))
+                                for r in rows if r["schedule"] == schedule)
+                ax.plot([m for m, _, _ in points], [b for _, b, _ in points], style, color=color, label=f"measured, {schedule}")
+                if any(not math.isnan(t) for _, _, t in points):
+                    ax.plot([m for m, _, _ in points], [t for _, _, t in points], ":", color=color,
+                            label=f"{schedule} for the stages' measured times")
             ax.set_xscale("log", base=2)
             ax.set_xticks(micro)
             ax.set_xticklabels([str(m) for m in micro])
             ax.set_xlabel("micro-batches per batch (M)")
-            ax.set_title(f"{stages} stages")
+            ax.set_title(f"{model}, {stages} stages", fontsize=9)
             ax.grid(True, alpha=0.3)
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=7)
         axes[0][0].set_ylabel("bubble: idle share of a stage's step")
         cores = self.pipeline[0]["cores"]
-        fig.suptitle(f"pipe-train bubble vs micro-batches (mlp 784-1024x4-10, batch 256; {cores} cores)")
-        self.save(fig, "pipeline-bubble.png")
+        fig.suptitle(f"pipe-train bubble vs micro-batches (batch 256; {cores} cores: beyond 2 stages the stages share cores)")
+        self.save(fig, "pipeline-bubble.png", self.pipeline)
 
     def pipeline_table(self):
         if not self.pipeline:
             return
-        lines = ["| stages | micro-batches | schedule | samples/s | bubble measured | bubble theory | peak stored micro-batches |",
-                 "|---|---|---|---|---|---|---|"]
-        for r in sorted(self.pipeline, key=lambda r: (int(r["stages"]), r["schedule"], int(r["microbatches"]))):
-            lines.append(f"| {r['stages']} | {r['microbatches']} | {r['schedule']} | {float(r['samples_per_sec']):,.0f} | "
-                         f"{float(r['bubble_measured']):.3f} | {float(r['bubble_theory']):.3f} | {r['peak_stored_microbatches']} |")
+        lines = ["| model | stages | micro-batches | schedule | samples/s | bubble measured | for the stages' times | bubble theory | peak stored micro-batches |",
+                 "|---|---|---|---|---|---|---|---|---|"]
+        order = {panel: k for k, panel in enumerate(self.pipeline_panels())}
+        for r in sorted(self.pipeline, key=lambda r: (order.get((r["model"], int(r["stages"])), -1), r["schedule"], int(r["microbatches"]))):
+            # Rows from before the column have none.
+            stage_times = f"{float(r['bubble_stage_times']):.3f}" if r.get("bubble_stage_times") else ""
+            lines.append(f"| {r['model']} | {r['stages']} | {r['microbatches']} | {r['schedule']} | {float(r['samples_per_sec']):,.0f} | "
+                         f"{float(r['bubble_measured']):.3f} | {stage_times} | {float(r['bubble_theory']):.3f} | "
+                         f"{r['peak_stored_microbatches']} |")
         self.tables.append(("pipe-train", "\n".join(lines)))
 
     # -- cost model ---------------------------------------------------------------
@@ -347,7 +385,7 @@ class Report:
                 ax.legend(fontsize=7)
             fig.suptitle("Cost model (lines) against measurement (markers)")
             fig.tight_layout()
-            self.save(fig, "costmodel-allreduce.png")
+            self.save(fig, "costmodel-allreduce.png", self.allreduce)
             lines = ["| placement | ranks | nodes | algorithm | sizes ≥ 64 KiB within 30% | median model/measured (≥ 64 KiB) | worst (≥ 64 KiB) |",
                      "|---|---|---|---|---|---|---|"]
             groups = collections.defaultdict(list)
@@ -407,7 +445,7 @@ class Report:
                 lines.append(f"| {model_name} | {ranks_per_node} | " + " | ".join(f"{e:.2f}" for e in eff) + " |")
         efficiency_axes(ax, scale, "ranks",
                         "Predicted DDP weak scaling on this machine's links\n(one core per rank; nodes joined by the simulated link)")
-        self.save(fig, "costmodel-ddp-scaling.png")
+        self.save(fig, "costmodel-ddp-scaling.png", self.ddp)
         self.tables.append(("Predicted DDP weak-scaling efficiency, 8 to 4,096 ranks (auto all-reduce, overlap on)", "\n".join(lines)))
         if "mlp" in base:
             self.compression_scaling(wide_model, float(base["mlp"]["step_seconds"]), buckets)
@@ -668,7 +706,7 @@ class Report:
             lines.append(f"| {name} | " + " | ".join(f"{e:.2f}" for e in eff) + " |")
         efficiency_axes(ax, scale, "ranks (one per node)",
                         "Predicted MLP weak scaling with gradient compression\n(the compressors' bytes and compute as measured)")
-        self.save(fig, "costmodel-compression-scaling.png")
+        self.save(fig, "costmodel-compression-scaling.png", self.compression)
         self.tables.append(("Predicted MLP weak-scaling efficiency with each compressor, 1 rank per node", "\n".join(lines)))
 
     # -- output -------------------------------------------------------------------
@@ -729,6 +767,7 @@ def main():
     report.ddp_split_plot()
     report.ddp_bucket_plot()
     report.ddp_table()
+    report.ddp_efficiency_table()
     report.pipeline_plot()
     report.pipeline_table()
     report.costmodel_report()
