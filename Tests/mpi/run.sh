@@ -319,10 +319,13 @@ print(m['max_staleness'], m['staleness_histogram'], it)
 sys.exit(0 if m['max_staleness'] <= 2 and all(slow < i <= slow + 2 for i in others) and sum(m['staleness_histogram']) == sum(it) else 1)"
 run "ps-train --mode asp --slow-worker 2:3: the others keep going" 300 $MPIRUN -n 4 "$BIN/ps-train" \
   --model lenet --steps 45 --threads 1 --log-every 15 --mode asp --slow-worker 2:3 --metrics-json "$WORK/ps-asp.json"
-run "ASP under a 3x straggler: the fast workers do at least twice its iterations" 10 python3 -c "
+# 3x would be the ratio with a core per rank; here the server and the two fast workers
+# share 2 cores (the straggler sleeps), so one fast worker can get as little as 1.5x
+# (seen in CI: 53, 32 and 52 against 21). Under BSP or SSP 2 the ratio is 1 + 2/21 at most.
+run "ASP under a 3x straggler: the fast workers do at least 1.4 times its iterations" 10 python3 -c "
 import json, sys
 m = json.load(open('$WORK/ps-asp.json')); it = m['worker_iterations']; print(m['max_staleness'], it)
-sys.exit(0 if all(i >= 2 * it[1] for i in it[:1] + it[2:]) and m['max_staleness'] > 2 else 1)"
+sys.exit(0 if all(i >= 1.4 * it[1] for i in it[:1] + it[2:]) and m['max_staleness'] > 2 else 1)"
 mkdir -p "$WORK/ps-ck"
 run "ps-train BSP, 2 servers + 2 workers, 30 steps uninterrupted" 300 $MPIRUN -n 4 "$BIN/ps-train" "${psc[@]}" --steps 30 --servers 2 \
   --save-model "$WORK/ps-full.safetensors"
